@@ -1,0 +1,136 @@
+//! Command-line definitions for both binaries, in one place so that shell completions (and a
+//! man page later) are generated from exactly what the parsers accept. Parsing only: the
+//! binaries hand the parsed values to the library.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// The controller: `hadeploy`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "hadeploy",
+    version,
+    about = "Heartbeat-style active/passive clusters from one inventory, with measured failover drills"
+)]
+pub struct Cli {
+    /// More detail (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate an inventory offline: YAML, keys, types, addresses, timers, clusters.
+    Check {
+        inventory: PathBuf,
+        /// Treat warnings as errors.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Render /etc/ha.d/{ha.cf,haresources,authkeys} for every node into a directory.
+    Render {
+        inventory: PathBuf,
+        /// Output directory; files land in OUT/<node>/etc/ha.d/.
+        #[arg(long)]
+        out: PathBuf,
+        /// Directory with ha.cf.j2, haresources.j2, authkeys.j2 overriding the built-in ones.
+        #[arg(long)]
+        templates: Option<PathBuf>,
+    },
+    /// Local Docker nodes to try hadeploy and rehearse drills on.
+    Lab {
+        #[command(subcommand)]
+        command: LabCommand,
+    },
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LabFlavor {
+    /// systemd as PID 1.
+    Systemd,
+    /// sysvinit-core as PID 1 (tests the update-rc.d path).
+    Sysvinit,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Build the node image if needed, create the networks and nodes, write the lab inventory.
+    Up {
+        #[arg(long, default_value_t = 2)]
+        nodes: u8,
+        #[arg(long, value_enum, default_value_t = LabFlavor::Systemd)]
+        flavor: LabFlavor,
+        #[arg(long, default_value = "hadeploy")]
+        name: String,
+    },
+    /// Remove every container, network and volume the lab created.
+    Down {
+        #[arg(long, default_value = "hadeploy")]
+        name: String,
+    },
+    /// Show nodes, addresses and the VIP range.
+    Status {
+        #[arg(long, default_value = "hadeploy")]
+        name: String,
+    },
+    /// Build (or rebuild) the node image only.
+    Image {
+        #[arg(long, value_enum, default_value_t = LabFlavor::Systemd)]
+        flavor: LabFlavor,
+    },
+    /// Inject a fault into a lab node.
+    Fault {
+        #[arg(long, default_value = "hadeploy")]
+        name: String,
+        #[command(subcommand)]
+        fault: LabFault,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum LabFault {
+    /// Crash the node (docker kill).
+    Crash { node: String },
+    /// Freeze the node (docker pause).
+    Hang { node: String },
+    /// Unfreeze a hung node (docker unpause).
+    Resume { node: String },
+    /// Pull the node's heartbeat cable, or every cable with --all.
+    Unplug {
+        node: String,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Plug the cables back in.
+    Plug { node: String },
+    /// Reboot the node (docker restart).
+    Reboot { node: String },
+    /// Start a crashed node again.
+    Start { node: String },
+}
+
+/// The node daemon: `hadeploy-agent`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "hadeploy-agent",
+    version,
+    about = "Heartbeat 3.0.6-compatible cluster agent"
+)]
+pub struct AgentCli {
+    #[command(subcommand)]
+    pub command: AgentCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Parse ha.cf, haresources and authkeys with the real daemon's rules and report problems.
+    CheckConfig {
+        #[arg(long, default_value = "/etc/ha.d")]
+        config_dir: PathBuf,
+    },
+}

@@ -1,0 +1,1 @@
+//! The one integration test binary: every test that drives the built binaries or real lab nodes.
