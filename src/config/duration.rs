@@ -102,7 +102,7 @@ impl HbDuration {
 /// else in `ms`, so that rendering then parsing gives the same value back.
 impl fmt::Display for HbDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.millis % 1000 == 0 {
+        if self.millis.is_multiple_of(1000) {
             write!(f, "{}", self.millis / 1000)
         } else {
             write!(f, "{}ms", self.millis)
