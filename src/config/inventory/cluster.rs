@@ -390,7 +390,9 @@ impl<'a> ClusterBuilder<'a> {
                 Media::Ucast
             }
         };
+        let heartbeat_private = self.boolean(&c, "ha_heartbeat_private").unwrap_or(false);
         if media == Media::Bcast
+            && !heartbeat_private
             && let Some(var) = c.get("ha_media")
         {
             self.diags.push(
@@ -417,7 +419,6 @@ impl<'a> ClusterBuilder<'a> {
                 String::new()
             }
         };
-        let heartbeat_private = self.boolean(&c, "ha_heartbeat_private").unwrap_or(false);
         let mcast_group = self.mcast_group(&c);
         let mcast_ttl = match c.get("ha_mcast_ttl") {
             None => 1,
@@ -1251,5 +1252,371 @@ fn check_across_clusters(clusters: &[Cluster], diags: &mut Diagnostics) {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::inventory::Inventory;
+
+    /// A valid two-node cluster; each test changes one thing.
+    const BASE: &str = "all:
+  children:
+    web:
+      hosts:
+        node1: {ansible_host: 192.168.1.11, ha_heartbeat_address: 10.0.0.1/24}
+        node2: {ansible_host: 192.168.1.12, ha_heartbeat_address: 10.0.0.2/24}
+      vars:
+        ha_vips: [192.168.1.100/24]
+        ha_resources: [nginx]
+        ha_heartbeat_interface: eth1
+";
+
+    fn load(text: &str) -> (tempfile::TempDir, Result<Inventory, Diagnostics>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("inv.yml"), text).unwrap();
+        let result = Inventory::load(&dir.path().join("inv.yml"));
+        (dir, result)
+    }
+
+    /// Asserts loading fails with an error at `line:column` whose text contains `needle`.
+    #[track_caller]
+    fn rejects(text: &str, line: u32, column: u32, needle: &str) {
+        let (_dir, result) = load(text);
+        let diags = result.expect_err("inventory should be rejected");
+        let found = diags.errors().any(|d| {
+            d.origin.pos == Some(crate::config::inventory::yaml::Pos { line, column })
+                && d.to_string().contains(needle)
+        });
+        assert!(
+            found,
+            "no error at {line}:{column} containing {needle:?}; got:\n{diags}"
+        );
+    }
+
+    #[test]
+    fn base_is_valid() {
+        let (_dir, result) = load(BASE);
+        let inv = result.unwrap();
+        let c = &inv.clusters[0];
+        assert_eq!(c.name, "web");
+        assert_eq!(c.preferred_node, "node1");
+        assert_eq!(
+            c.nodes[1].heartbeat_address.unwrap().to_string(),
+            "10.0.0.2/24"
+        );
+        assert_eq!(c.udpport, 694);
+        assert_eq!(c.auth, AuthMethod::Sha1);
+        assert_eq!(c.vips[0].resource_spec(), "IPaddr2::192.168.1.100/24");
+        assert!(inv.warnings.is_empty());
+    }
+
+    #[test]
+    fn yaml_syntax() {
+        rejects(
+            "all:\n  children: [oops\n",
+            2,
+            13,
+            "not valid YAML: unclosed bracket",
+        );
+    }
+
+    #[test]
+    fn unknown_key_with_suggestion() {
+        rejects(
+            &BASE.replace("ha_heartbeat_interface", "ha_heartbeat_interfce"),
+            10,
+            9,
+            "did you mean `ha_heartbeat_interface`?",
+        );
+    }
+
+    #[test]
+    fn wrong_types() {
+        rejects(
+            &BASE.replace("ha_resources: [nginx]", "ha_resources: nginx"),
+            9,
+            9,
+            "ha_resources: expected a list",
+        );
+        rejects(
+            &BASE.replace("ha_resources: [nginx]", "ha_udpport: [694]"),
+            9,
+            9,
+            "ha_udpport: expected a port number, found a list",
+        );
+        rejects(
+            &BASE.replace("ha_resources: [nginx]", "ha_keepalive: {a: 1}"),
+            9,
+            9,
+            "ha_keepalive: expected a time",
+        );
+    }
+
+    #[test]
+    fn duplicate_node_names() {
+        rejects(
+            &BASE.replace(
+                "ha_heartbeat_address: 10.0.0.2/24}",
+                "ha_heartbeat_address: 10.0.0.2/24, ha_node_name: NODE1}",
+            ),
+            6,
+            9,
+            "node name `NODE1` is also node1's",
+        );
+        rejects(
+            &BASE.replace("node2: {", "node1: {"),
+            6,
+            9,
+            "node1: defined twice",
+        );
+    }
+
+    #[test]
+    fn cluster_needs_two_nodes() {
+        let text = BASE.replace(
+            "        node2: {ansible_host: 192.168.1.12, ha_heartbeat_address: 10.0.0.2/24}\n",
+            "",
+        );
+        rejects(
+            &text,
+            4,
+            7,
+            "a cluster needs at least 2 nodes, this one has 1",
+        );
+    }
+
+    #[test]
+    fn node_in_two_clusters() {
+        let text = format!(
+            "{BASE}    db:\n      hosts:\n        node2:\n        node3: {{ansible_host: 192.168.1.13, ha_heartbeat_address: 10.1.0.3/24}}\n      vars:\n        ha_vips: [192.168.1.200/24]\n        ha_heartbeat_interface: eth1\n        ha_udpport: 695\n"
+        );
+        let (_dir, result) = load(&text);
+        let diags = result.unwrap_err();
+        assert!(
+            diags
+                .to_string()
+                .contains("node2: host is a node of two clusters, `db` and `web`"),
+            "{diags}"
+        );
+    }
+
+    #[test]
+    fn malformed_and_out_of_subnet_vips() {
+        rejects(
+            &BASE.replace("[192.168.1.100/24]", "[192.168.1.300/24]"),
+            8,
+            19,
+            "not an IPv4 address",
+        );
+        rejects(
+            &BASE.replace("[192.168.1.100/24]", "[192.168.1.100/40]"),
+            8,
+            19,
+            "prefix length must be 0-32",
+        );
+        rejects(
+            &BASE.replace("[192.168.1.100/24]", "[192.168.2.100/24]"),
+            8,
+            19,
+            "outside node1's service subnet",
+        );
+        rejects(
+            &BASE.replace("[192.168.1.100/24]", "[192.168.1.255/24]"),
+            8,
+            19,
+            "network or broadcast address",
+        );
+    }
+
+    #[test]
+    fn vip_equal_to_a_node_address() {
+        rejects(
+            &BASE.replace("[192.168.1.100/24]", "[192.168.1.12/24]"),
+            8,
+            19,
+            "VIP 192.168.1.12 is node2's own address",
+        );
+    }
+
+    #[test]
+    fn missing_heartbeat_address_for_ucast() {
+        rejects(
+            &BASE.replace(", ha_heartbeat_address: 10.0.0.2/24}", "}"),
+            6,
+            9,
+            "node2 has no heartbeat address, which ucast heartbeats need",
+        );
+        // bcast needs no addresses.
+        let (_dir, result) = load(
+            &BASE
+                .replace(", ha_heartbeat_address: 10.0.0.2/24}", "}")
+                .replace("ha_resources: [nginx]", "ha_media: bcast"),
+        );
+        let inv = result.unwrap();
+        assert_eq!(
+            inv.warnings.warnings().count(),
+            1,
+            "bcast on a shared link warns"
+        );
+    }
+
+    #[test]
+    fn udpport_out_of_range() {
+        rejects(
+            &BASE.replace("ha_resources: [nginx]", "ha_udpport: 70000"),
+            9,
+            9,
+            "70000 is not a UDP port",
+        );
+        rejects(
+            &BASE.replace("ha_resources: [nginx]", "ha_udpport: 0"),
+            9,
+            9,
+            "0 is not a UDP port",
+        );
+    }
+
+    #[test]
+    fn clusters_sharing_a_heartbeat_segment_and_port() {
+        let second = "    db:\n      hosts:\n        db1: {ansible_host: 192.168.1.21, ha_heartbeat_address: 10.0.0.21/24}\n        db2: {ansible_host: 192.168.1.22, ha_heartbeat_address: 10.0.0.22/24}\n      vars:\n        ha_vips: [192.168.1.200/24]\n        ha_heartbeat_interface: eth1\n";
+        rejects(
+            &format!("{BASE}{second}"),
+            4,
+            7,
+            "clusters `db` and `web` share a heartbeat segment and UDP port 694",
+        );
+        // Another port on the same segment is fine.
+        let (_dir, result) = load(&format!("{BASE}{second}        ha_udpport: 695\n"));
+        assert_eq!(result.unwrap().clusters.len(), 2);
+    }
+
+    #[test]
+    fn timers_out_of_order() {
+        let with = |timers: &str| BASE.replace("ha_resources: [nginx]", timers);
+        rejects(
+            &with("ha_warntime: 30\n        ha_deadtime: 30"),
+            9,
+            9,
+            "warntime 30 must be less than deadtime 30",
+        );
+        rejects(
+            &with(
+                "ha_keepalive: 2\n        ha_deadtime: 4\n        ha_warntime: 3\n        ha_initdead: 60",
+            ),
+            10,
+            9,
+            "deadtime 4 must be more than twice keepalive 2",
+        );
+        rejects(
+            &with("ha_deadtime: 30\n        ha_initdead: 45"),
+            10,
+            9,
+            "initdead 45 must be at least twice deadtime 30",
+        );
+        rejects(
+            &with("ha_deadtime: 5s"),
+            9,
+            9,
+            "does not accept an `s` suffix",
+        );
+        let (_dir, ok) = load(&with(
+            "ha_keepalive: 200ms\n        ha_warntime: 600ms\n        ha_deadtime: 1\n        ha_initdead: 2",
+        ));
+        let c = &ok.unwrap().clusters[0];
+        assert_eq!(
+            (c.keepalive.as_millis(), c.deadtime.as_millis()),
+            (200, 1000)
+        );
+    }
+
+    #[test]
+    fn mcast_group_outside_multicast_range() {
+        rejects(
+            &BASE.replace(
+                "ha_resources: [nginx]",
+                "ha_media: mcast\n        ha_mcast_group: 10.1.1.1",
+            ),
+            10,
+            9,
+            "10.1.1.1 is not a multicast group (224.0.0.0/4)",
+        );
+    }
+
+    #[test]
+    fn crc_needs_a_private_link() {
+        rejects(
+            &BASE.replace("ha_resources: [nginx]", "ha_auth: crc"),
+            9,
+            9,
+            "crc does not authenticate",
+        );
+        let (_dir, ok) = load(&BASE.replace(
+            "ha_resources: [nginx]",
+            "ha_auth: crc\n        ha_heartbeat_private: yes",
+        ));
+        assert_eq!(ok.unwrap().clusters[0].secret, SecretSource::None);
+    }
+
+    #[test]
+    fn preferred_node_must_be_a_member() {
+        rejects(
+            &BASE.replace("ha_resources: [nginx]", "ha_preferred_node: nodee2"),
+            9,
+            9,
+            "did you mean `node2`?",
+        );
+    }
+
+    #[test]
+    fn shell_metacharacters_in_resources() {
+        for bad in [
+            "\"nginx; rm -rf /\"",
+            "\"$(reboot)\"",
+            "\"apache2::`id`\"",
+            "\"web server\"",
+        ] {
+            rejects(
+                &BASE.replace("[nginx]", &format!("[{bad}]")),
+                9,
+                24,
+                "characters a resource script name or argument may not have",
+            );
+        }
+        let (_dir, ok) =
+            load(&BASE.replace("[nginx]", "[nginx, \"Filesystem::/dev/sdb1::/data::ext4\"]"));
+        assert_eq!(
+            ok.unwrap().clusters[0].resources[1].args,
+            ["/dev/sdb1", "/data", "ext4"]
+        );
+    }
+
+    #[test]
+    fn cluster_settings_must_agree_across_nodes() {
+        let text = BASE.replace("10.0.0.2/24}", "10.0.0.2/24, ha_keepalive: 1}");
+        rejects(&text, 6, 80, "set for node2 but not for node1");
+    }
+
+    #[test]
+    fn auto_failback_accepts_yaml11_booleans() {
+        for (value, expected) in [
+            ("on", AutoFailback::On),
+            ("off", AutoFailback::Off),
+            ("legacy", AutoFailback::Legacy),
+            ("\"off\"", AutoFailback::Off),
+        ] {
+            let (_dir, ok) = load(&BASE.replace(
+                "ha_resources: [nginx]",
+                &format!("ha_auto_failback: {value}"),
+            ));
+            assert_eq!(ok.unwrap().clusters[0].auto_failback, expected, "{value}");
+        }
+        rejects(
+            &BASE.replace("ha_resources: [nginx]", "ha_auto_failback: sometimes"),
+            9,
+            9,
+            "`sometimes` is not a valid choice",
+        );
     }
 }

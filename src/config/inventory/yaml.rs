@@ -109,7 +109,7 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
     }
     let options = serde_saphyr::options! {
         // Duplicates are reported by the loader with both positions.
-        duplicate_keys: serde_saphyr::options::DuplicateKeyPolicy::FirstWins,
+        duplicate_keys: serde_saphyr::options::DuplicateKeyPolicy::PassThrough,
         alias_limits: serde_saphyr::alias_limits! {
             max_total_replayed_events: 100_000,
             max_replay_stack_depth: 16,
@@ -165,7 +165,15 @@ fn clamp(v: u64) -> u32 {
 /// serde-saphyr renders a multi-line snippet; the first line carries the message and the
 /// location is reported separately.
 fn first_line(message: &str) -> String {
-    message.lines().next().unwrap_or(message).trim().to_string()
+    let line = message.lines().next().unwrap_or(message).trim();
+    // The position is reported separately; drop serde-saphyr's own "error: line N column M: ".
+    let without_prefix = line.strip_prefix("error: ").unwrap_or(line);
+    match without_prefix.split_once(": ") {
+        Some((head, rest)) if head.starts_with("line ") && head.contains(" column ") => {
+            rest.to_string()
+        }
+        _ => without_prefix.to_string(),
+    }
 }
 
 impl<'de> Deserialize<'de> for Node {
@@ -287,6 +295,66 @@ mod tests {
     fn syntax_errors_carry_a_position() {
         let err = parse("all:\n  hosts: [a, b\n  vars: {}\n").unwrap_err();
         assert!(err.pos.is_some(), "{err:?}");
+    }
+
+    /// Hostile inputs must come back as an error (or a value) quickly, never a panic or a hang.
+    #[test]
+    fn hostile_inputs_are_refused_cleanly() {
+        let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+        let deep_block: String = (0..500)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect();
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..12 {
+            let prev = (b'a' + level - 1) as char;
+            let this = (b'a' + level) as char;
+            bomb.push_str(&format!("{this}: &{this} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        }
+        let huge = "k: v\n".repeat(2_500_000);
+        for (name, input) in [
+            ("deep flow", deep),
+            ("deep block", deep_block),
+            ("alias bomb", bomb),
+            ("10 MB", huge),
+        ] {
+            let result = parse(&input);
+            assert!(result.is_err(), "{name} should be refused");
+        }
+        for input in [
+            "\u{0}\u{1}\u{2}",
+            "\t\t- [",
+            "&a *a",
+            "? ? ?",
+            "{{{{",
+            "- &x\n- *y",
+            "!!binary ????",
+        ] {
+            let _ = parse(input);
+        }
+    }
+
+    #[test]
+    fn random_mutations_never_panic() {
+        use rand::{RngExt, SeedableRng};
+        let seed = "all:\n  vars: &v {ha_keepalive: 2, x: [1, 2, {y: *v}]}\n  children:\n    web:\n      hosts:\n        n[1:2]: {ansible_host: 10.0.0.1}\n      vars: {ha_vips: [10.0.0.9/24]}\n";
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let alphabet = b"[]{}:-&*!|>'\"#%@`,? \n\tax0";
+        for _ in 0..3000 {
+            let mut bytes = seed.as_bytes().to_vec();
+            for _ in 0..rng.random_range(1..6) {
+                let at = rng.random_range(0..bytes.len());
+                match rng.random_range(0..3) {
+                    0 => bytes[at] = alphabet[rng.random_range(0..alphabet.len())],
+                    1 => bytes.insert(at, alphabet[rng.random_range(0..alphabet.len())]),
+                    _ => {
+                        bytes.remove(at);
+                    }
+                }
+            }
+            if let Ok(text) = String::from_utf8(bytes) {
+                let _ = parse(&text);
+            }
+        }
     }
 
     #[test]
