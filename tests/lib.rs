@@ -1,1 +1,4 @@
 //! The one integration test binary: every test that drives the built binaries or real lab nodes.
+
+mod inventory;
+mod support;

@@ -1,0 +1,411 @@
+//! `hadeploy check` and `hadeploy render` on the shipped examples and on broken inventories, run
+//! through the real binary: exit codes, file:line messages, the rendered files' guarantees.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::support::{copy_tree, examples, hadeploy, repo, stderr, stdout};
+
+#[test]
+fn every_example_passes_check() {
+    let examples = examples();
+    assert!(
+        examples.len() >= 4,
+        "expected the four seed examples, found {examples:?}"
+    );
+    for example in examples {
+        let path = repo().join("inventories").join(&example);
+        let out = hadeploy(&["check", path.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}: {}{}",
+            example.display(),
+            stdout(&out),
+            stderr(&out)
+        );
+        assert!(stdout(&out).contains(": ok ("), "{}", stdout(&out));
+    }
+}
+
+/// Reads OUT/<node>/etc/ha.d/<file> for every node.
+fn rendered(out: &Path, file: &str) -> BTreeMap<String, String> {
+    std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter_map(|node| {
+            let text = std::fs::read_to_string(node.join("etc/ha.d").join(file)).ok()?;
+            Some((
+                node.file_name().unwrap().to_string_lossy().into_owned(),
+                text,
+            ))
+        })
+        .collect()
+}
+
+fn directives(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap().trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn rendered_examples_meet_heartbeat_guarantees() {
+    for example in examples() {
+        let work = tempfile::tempdir().unwrap();
+        copy_tree(&repo().join("inventories"), work.path());
+        let inventory = work.path().join(&example);
+        let out = work.path().join("out");
+        let run = hadeploy(&[
+            "render",
+            inventory.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(
+            run.status.success(),
+            "{}: {}",
+            example.display(),
+            stderr(&run)
+        );
+
+        // Group the rendered nodes by cluster: nodes of one cluster share haresources.
+        let haresources = rendered(&out, "haresources");
+        let authkeys = rendered(&out, "authkeys");
+        let hacf = rendered(&out, "ha.cf");
+        let mut clusters: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (node, text) in &haresources {
+            let name = text.lines().next().unwrap().to_string();
+            clusters.entry(name).or_default().push(node.clone());
+        }
+        for nodes in clusters.values() {
+            assert!(nodes.len() >= 2, "{}: {nodes:?}", example.display());
+            let first = &nodes[0];
+            for other in &nodes[1..] {
+                assert_eq!(
+                    haresources[first],
+                    haresources[other],
+                    "{}: haresources differ",
+                    example.display()
+                );
+                assert_eq!(
+                    authkeys[first],
+                    authkeys[other],
+                    "{}: authkeys differ",
+                    example.display()
+                );
+                let strip = |t: &str| {
+                    directives(t)
+                        .into_iter()
+                        .filter(|l| !l.starts_with("ucast"))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(
+                    strip(&hacf[first]),
+                    strip(&hacf[other]),
+                    "{}: ha.cf differs outside ucast",
+                    example.display()
+                );
+            }
+            for node in nodes {
+                let lines = directives(&hacf[node]);
+                let udpport = lines
+                    .iter()
+                    .position(|l| l.starts_with("udpport"))
+                    .expect("udpport line");
+                for (i, l) in lines.iter().enumerate() {
+                    if ["ucast", "bcast", "mcast"].iter().any(|m| l.starts_with(m)) {
+                        assert!(i > udpport, "{}: {l} before udpport", example.display());
+                    }
+                }
+                // The per-node form: one ucast line per peer, none to itself.
+                let ucast = lines.iter().filter(|l| l.starts_with("ucast")).count();
+                assert!(
+                    ucast == 0 || ucast == nodes.len() - 1,
+                    "{}: {node} has {ucast} ucast lines",
+                    example.display()
+                );
+                let node_lines: Vec<&str> = lines
+                    .iter()
+                    .filter(|l| l.starts_with("node "))
+                    .map(|l| l.split_whitespace().nth(1).unwrap())
+                    .collect();
+                let mut expected = nodes.clone();
+                expected.sort();
+                let mut got: Vec<String> = node_lines.iter().map(|s| s.to_string()).collect();
+                got.sort();
+                assert_eq!(got, expected, "{}: node lines", example.display());
+                let mode = std::fs::metadata(out.join(node).join("etc/ha.d/authkeys"))
+                    .unwrap()
+                    .permissions()
+                    .mode()
+                    & 0o777;
+                assert_eq!(mode, 0o600, "{}: authkeys mode", example.display());
+            }
+        }
+        // The secret never reaches the terminal.
+        for text in authkeys.values() {
+            if let Some(secret) = text
+                .lines()
+                .find(|l| l.starts_with("1 sha1") || l.starts_with("1 md5"))
+                .and_then(|l| l.split_whitespace().nth(2))
+            {
+                assert!(!stdout(&run).contains(secret) && !stderr(&run).contains(secret));
+            }
+        }
+    }
+}
+
+#[test]
+fn per_node_ucast_lists_only_peers() {
+    let work = tempfile::tempdir().unwrap();
+    copy_tree(&repo().join("inventories"), work.path());
+    let out = work.path().join("out");
+    let run = hadeploy(&[
+        "render",
+        work.path().join("nginx-pair.yml").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let hacf = rendered(&out, "ha.cf");
+    assert_eq!(
+        directives(&hacf["rproxy1"])
+            .iter()
+            .filter(|l| l.starts_with("ucast"))
+            .collect::<Vec<_>>(),
+        ["ucast           eth1 10.0.0.2"]
+    );
+    assert_eq!(
+        directives(&hacf["rproxy2"])
+            .iter()
+            .filter(|l| l.starts_with("ucast"))
+            .collect::<Vec<_>>(),
+        ["ucast           eth1 10.0.0.1"]
+    );
+    assert!(directives(&hacf["rproxy1"]).contains(&"udpport         695".to_string()));
+}
+
+#[test]
+fn secret_is_generated_once_and_reused() {
+    let work = tempfile::tempdir().unwrap();
+    copy_tree(&repo().join("inventories"), work.path());
+    let inventory = work.path().join("nginx-pair.yml");
+    let render = |out: &str| {
+        let out = work.path().join(out);
+        let run = hadeploy(&[
+            "render",
+            inventory.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(run.status.success(), "{}", stderr(&run));
+        std::fs::read_to_string(out.join("rproxy1/etc/ha.d/authkeys")).unwrap()
+    };
+    let first = render("a");
+    let second = render("b");
+    assert_eq!(first, second, "a second run must render the same authkeys");
+    let key_file = work.path().join(".hadeploy-secrets/rproxy.key");
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let secret = std::fs::read_to_string(&key_file).unwrap();
+    assert_eq!(secret.trim().len(), 64);
+    assert!(first.contains(&format!("1 sha1 {}", secret.trim())));
+}
+
+#[test]
+fn secret_from_environment() {
+    let work = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo().join("inventories/nginx-pair.yml"))
+        .unwrap()
+        .replace(
+            "ha_auth: sha1",
+            "ha_auth: sha1\n        ha_auth_secret_env: HADEPLOY_TEST_SECRET",
+        );
+    let inventory = work.path().join("inv.yml");
+    std::fs::write(&inventory, text).unwrap();
+    let out = work.path().join("out");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_hadeploy"))
+        .args([
+            "render",
+            inventory.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env("HADEPLOY_TEST_SECRET", "env-supplied-secret-0123456789")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        std::fs::read_to_string(out.join("rproxy2/etc/ha.d/authkeys"))
+            .unwrap()
+            .contains("1 sha1 env-supplied-secret-0123456789")
+    );
+    assert!(
+        !work.path().join(".hadeploy-secrets").exists(),
+        "no file secret when the environment provides it"
+    );
+    let missing = hadeploy(&[
+        "render",
+        inventory.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("environment variable HADEPLOY_TEST_SECRET is not set"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[test]
+fn broken_inventory_exits_1_with_file_line_and_key() {
+    let work = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo().join("inventories/nginx-pair.yml"))
+        .unwrap()
+        .replace("ha_udpport: 695", "ha_udpport: 69500")
+        .replace("ha_keepalive: 2", "ha_keepalve: 2");
+    let inventory = work.path().join("inv.yml");
+    std::fs::write(&inventory, text).unwrap();
+    let out = hadeploy(&["check", inventory.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "{}:28:9: error: ha_udpport: 69500 is not a UDP port",
+            inventory.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{}:24:9: error: ha_keepalve: unknown HA variable",
+            inventory.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `ha_keepalive`?"), "{err}");
+    // render refuses the same inventory and writes nothing.
+    let target = work.path().join("out");
+    let render = hadeploy(&[
+        "render",
+        inventory.to_str().unwrap(),
+        "--out",
+        target.to_str().unwrap(),
+    ]);
+    assert_eq!(render.status.code(), Some(1));
+    assert!(!target.exists());
+}
+
+#[test]
+fn strict_turns_warnings_into_failure() {
+    let path = repo().join("inventories/haproxy-pair.yml");
+    let relaxed = hadeploy(&["check", path.to_str().unwrap()]);
+    assert!(relaxed.status.success());
+    assert!(
+        stderr(&relaxed).contains("warning: ha_auth: md5 is weaker than sha1"),
+        "{}",
+        stderr(&relaxed)
+    );
+    let strict = hadeploy(&["check", "--strict", path.to_str().unwrap()]);
+    assert_eq!(strict.status.code(), Some(1));
+}
+
+#[test]
+fn missing_file_and_binary_file_are_clear_errors() {
+    let missing = hadeploy(&["check", "/nonexistent/inventory.yml"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("/nonexistent/inventory.yml: error: not valid YAML: cannot read"),
+        "{}",
+        stderr(&missing)
+    );
+    let work = tempfile::tempdir().unwrap();
+    let binary = work.path().join("bin.yml");
+    std::fs::write(&binary, [0u8, 159, 146, 150, 255, 0, 1]).unwrap();
+    let out = hadeploy(&["check", binary.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not UTF-8 text"), "{}", stderr(&out));
+}
+
+#[test]
+fn template_override_is_used_and_held_to_the_guarantees() {
+    let work = tempfile::tempdir().unwrap();
+    copy_tree(&repo().join("inventories"), work.path());
+    let inventory = work.path().join("nginx-pair.yml");
+    let templates = work.path().join("templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    std::fs::write(templates.join("haresources.j2"), "# site override\n{{ cluster.preferred_node }} {{ cluster.resources | join(\" \") }} MailTo::ops\n").unwrap();
+    let out = work.path().join("out");
+    let run = hadeploy(&[
+        "render",
+        inventory.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--templates",
+        templates.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        std::fs::read_to_string(out.join("rproxy2/etc/ha.d/haresources"))
+            .unwrap()
+            .ends_with("nginx MailTo::ops\n")
+    );
+
+    // A template that makes haresources differ per node is refused, and nothing is written.
+    std::fs::write(
+        templates.join("haresources.j2"),
+        "{{ node.name }} {{ cluster.resources | join(\" \") }}\n",
+    )
+    .unwrap();
+    let out2 = work.path().join("out2");
+    let bad = hadeploy(&[
+        "render",
+        inventory.to_str().unwrap(),
+        "--out",
+        out2.to_str().unwrap(),
+        "--templates",
+        templates.to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("/etc/ha.d/haresources differs between rproxy1 and rproxy2"),
+        "{}",
+        stderr(&bad)
+    );
+    assert!(!out2.exists());
+
+    // Strict undefined: a typo in a template is an error, not an empty string.
+    std::fs::write(
+        templates.join("haresources.j2"),
+        "{{ cluster.prefered_node }}\n",
+    )
+    .unwrap();
+    let typo = hadeploy(&[
+        "render",
+        inventory.to_str().unwrap(),
+        "--out",
+        out2.to_str().unwrap(),
+        "--templates",
+        templates.to_str().unwrap(),
+    ]);
+    assert_eq!(typo.status.code(), Some(1));
+    assert!(
+        stderr(&typo).contains("haresources.j2"),
+        "{}",
+        stderr(&typo)
+    );
+}
+
+#[test]
+fn completions_for_three_shells() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = hadeploy(&["completions", shell]);
+        assert!(out.status.success());
+        assert!(stdout(&out).contains("render"), "{shell}");
+    }
+}
