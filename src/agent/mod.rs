@@ -1,1 +1,7 @@
-//! placeholder
+//! The heartbeat daemon installed on every node (`hadeploy-agent`), wire-compatible with
+//! Heartbeat 3.0.6. Pure parts first — sequence tracking (`seqtrack`) and membership
+//! (`membership`) — so the protocol's rules are tested without sockets or clocks. This module
+//! never imports the controller side (`render`, `lab`, transport, controller).
+
+pub mod membership;
+pub mod seqtrack;

@@ -1,0 +1,602 @@
+//! Who is in the cluster right now (PROTOCOL.md §4): node states init/up/active/dead, per-link
+//! up/dead, the late-heartbeat warning, and death judged by the deadtime each peer advertises —
+//! not our own — as the real daemon does, with `initdead` until communication is up. A shutdown
+//! notice makes a peer dead at once. Pure: the caller passes the time in, so every timing rule
+//! is tested without sleeping.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// A node's state as the cluster sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NodeStatus {
+    /// Configured but never heard from.
+    Unknown,
+    /// Just started (first status after start).
+    Init,
+    /// Sending, communication not yet up.
+    Up,
+    /// Communication up.
+    Active,
+    /// Silent for longer than its deadtime, or announced its shutdown.
+    Dead,
+}
+
+impl NodeStatus {
+    /// The wire word (`st=`), also what `cl_status nodestatus` prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeStatus::Unknown => "unknown",
+            NodeStatus::Init => "init",
+            NodeStatus::Up => "up",
+            NodeStatus::Active => "active",
+            NodeStatus::Dead => "dead",
+        }
+    }
+
+    /// Parses a `st=` value from a status message.
+    pub fn from_wire(word: &str) -> Option<Self> {
+        match word {
+            "init" => Some(NodeStatus::Init),
+            "up" => Some(NodeStatus::Up),
+            "active" => Some(NodeStatus::Active),
+            "dead" => Some(NodeStatus::Dead),
+            _ => None,
+        }
+    }
+
+    pub fn is_alive(self) -> bool {
+        matches!(self, NodeStatus::Init | NodeStatus::Up | NodeStatus::Active)
+    }
+}
+
+/// The ha.cf timers membership runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timers {
+    pub keepalive: Duration,
+    pub warntime: Duration,
+    pub deadtime: Duration,
+    pub initdead: Duration,
+}
+
+/// Why a node changed state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// We heard from it.
+    Heard,
+    /// It was silent for longer than the window.
+    Silent { window: Duration },
+    /// It announced its shutdown (`t=shutdone`).
+    Shutdown,
+    /// It came back with a new generation: it restarted.
+    Restarted,
+}
+
+/// What the caller should act on (log, tell the resource manager, answer status queries).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    Node {
+        node: String,
+        from: NodeStatus,
+        to: NodeStatus,
+        reason: Reason,
+    },
+    Link {
+        node: String,
+        link: String,
+        up: bool,
+    },
+    /// A status arrived later than warntime after the previous one.
+    LateHeartbeat { node: String, gap: Duration },
+    /// Every configured node was heard from or declared dead: communication is up.
+    CommUp,
+}
+
+#[derive(Clone, Debug)]
+struct Link {
+    last_heard: Instant,
+    up: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Peer {
+    status: NodeStatus,
+    last_heard: Option<Instant>,
+    last_status: Option<Instant>,
+    advertised_deadtime: Option<Duration>,
+    generation: Option<u64>,
+    /// The generation that announced its shutdown: its trailing statuses must not revive it.
+    shut_down_generation: Option<u64>,
+    links: BTreeMap<String, Link>,
+}
+
+/// The membership view of one node.
+#[derive(Clone, Debug)]
+pub struct Membership {
+    timers: Timers,
+    started: Instant,
+    comm_up: bool,
+    peers: BTreeMap<String, Peer>,
+}
+
+/// How long after start a node advertises deadtime + 2 s, covering its own start-up jitter
+/// (Heartbeat's hb_add_deadtime; observed `dt=1b58` for 5 s, then `dt=1388`).
+const STARTUP_GRACE: Duration = Duration::from_secs(5);
+const STARTUP_EXTRA_DEADTIME: Duration = Duration::from_secs(2);
+
+impl Membership {
+    /// `peers`: every configured node except this one.
+    pub fn new(peers: impl IntoIterator<Item = String>, timers: Timers, now: Instant) -> Self {
+        let peers = peers
+            .into_iter()
+            .map(|name| {
+                (
+                    name,
+                    Peer {
+                        status: NodeStatus::Unknown,
+                        last_heard: None,
+                        last_status: None,
+                        advertised_deadtime: None,
+                        generation: None,
+                        shut_down_generation: None,
+                        links: BTreeMap::new(),
+                    },
+                )
+            })
+            .collect();
+        let mut m = Self {
+            timers,
+            started: now,
+            comm_up: false,
+            peers,
+        };
+        // A single-node configuration has nobody to wait for.
+        m.comm_up = m.peers.is_empty();
+        m
+    }
+
+    pub fn comm_up(&self) -> bool {
+        self.comm_up
+    }
+
+    pub fn status(&self, node: &str) -> Option<NodeStatus> {
+        self.peers.get(node).map(|p| p.status)
+    }
+
+    pub fn is_peer(&self, node: &str) -> bool {
+        self.peers.contains_key(node)
+    }
+
+    pub fn peers(&self) -> impl Iterator<Item = (&str, NodeStatus)> {
+        self.peers.iter().map(|(n, p)| (n.as_str(), p.status))
+    }
+
+    /// Every link of every peer with its state.
+    pub fn links(&self) -> impl Iterator<Item = (&str, &str, bool)> {
+        self.peers.iter().flat_map(|(n, p)| {
+            p.links
+                .iter()
+                .map(move |(l, s)| (n.as_str(), l.as_str(), s.up))
+        })
+    }
+
+    /// The deadtime we advertise in our own status messages.
+    pub fn advertised_deadtime(&self, now: Instant) -> Duration {
+        if now.saturating_duration_since(self.started) < STARTUP_GRACE {
+            self.timers.deadtime + STARTUP_EXTRA_DEADTIME
+        } else {
+            self.timers.deadtime
+        }
+    }
+
+    /// A datagram from `node` arrived on `link` and was accepted by sequence tracking.
+    /// `status` is the `st=`/`dt=` of a status message, `None` for any other message type.
+    pub fn heard(
+        &mut self,
+        node: &str,
+        link: &str,
+        generation: u64,
+        status: Option<(NodeStatus, Option<Duration>)>,
+        now: Instant,
+    ) -> Vec<Change> {
+        let warntime = self.timers.warntime;
+        let mut changes = Vec::new();
+        let Some(peer) = self.peers.get_mut(node) else {
+            return changes;
+        };
+        if peer.shut_down_generation == Some(generation) {
+            // The trailing statuses a stopping daemon still sends must not bring it back.
+            return changes;
+        }
+        let restarted = peer.generation.is_some_and(|g| generation > g);
+        peer.generation = Some(generation);
+        peer.last_heard = Some(now);
+        let link_state = peer.links.entry(link.to_string()).or_insert(Link {
+            last_heard: now,
+            up: false,
+        });
+        link_state.last_heard = now;
+        if !link_state.up {
+            link_state.up = true;
+            changes.push(Change::Link {
+                node: node.to_string(),
+                link: link.to_string(),
+                up: true,
+            });
+        }
+        let new_status = match status {
+            Some((st, dt)) => {
+                if let Some(previous) = peer.last_status {
+                    let gap = now.saturating_duration_since(previous);
+                    if gap > warntime && peer.status.is_alive() {
+                        changes.push(Change::LateHeartbeat {
+                            node: node.to_string(),
+                            gap,
+                        });
+                    }
+                }
+                peer.last_status = Some(now);
+                if let Some(dt) = dt {
+                    peer.advertised_deadtime = Some(dt);
+                }
+                // `dead` never arrives in a status; treat it as "up" if a broken peer sends it.
+                if st == NodeStatus::Dead {
+                    NodeStatus::Up
+                } else {
+                    st
+                }
+            }
+            // Any message proves the node alive; a node we thought dead is at least up again.
+            None if !peer.status.is_alive() => NodeStatus::Up,
+            None => peer.status,
+        };
+        if new_status != peer.status {
+            let reason = if restarted {
+                Reason::Restarted
+            } else {
+                Reason::Heard
+            };
+            changes.push(Change::Node {
+                node: node.to_string(),
+                from: peer.status,
+                to: new_status,
+                reason,
+            });
+            peer.status = new_status;
+        }
+        self.check_comm_up(&mut changes);
+        changes
+    }
+
+    /// The node announced it is shutting down: dead now, no deadtime wait.
+    pub fn shutdown_notice(&mut self, node: &str, generation: u64) -> Vec<Change> {
+        let mut changes = Vec::new();
+        if let Some(peer) = self.peers.get_mut(node) {
+            peer.shut_down_generation = Some(generation);
+            if peer.status != NodeStatus::Dead {
+                changes.push(Change::Node {
+                    node: node.to_string(),
+                    from: peer.status,
+                    to: NodeStatus::Dead,
+                    reason: Reason::Shutdown,
+                });
+                peer.status = NodeStatus::Dead;
+            }
+            for (link, state) in &mut peer.links {
+                if state.up {
+                    state.up = false;
+                    changes.push(Change::Link {
+                        node: node.to_string(),
+                        link: link.clone(),
+                        up: false,
+                    });
+                }
+            }
+        }
+        self.check_comm_up(&mut changes);
+        changes
+    }
+
+    /// The silence allowed for a peer before it is dead.
+    fn window(&self, peer: &Peer) -> Duration {
+        if !self.comm_up {
+            return self.timers.initdead;
+        }
+        peer.advertised_deadtime.unwrap_or(self.timers.deadtime)
+    }
+
+    /// Declares silent nodes and links dead. Call at least every keepalive.
+    pub fn tick(&mut self, now: Instant) -> Vec<Change> {
+        let mut changes = Vec::new();
+        let started = self.started;
+        let windows: Vec<Duration> = self.peers.values().map(|p| self.window(p)).collect();
+        for ((name, peer), window) in self.peers.iter_mut().zip(windows) {
+            let since = peer.last_heard.unwrap_or(started);
+            for (link, state) in &mut peer.links {
+                if state.up && now.saturating_duration_since(state.last_heard) > window {
+                    state.up = false;
+                    changes.push(Change::Link {
+                        node: name.clone(),
+                        link: link.clone(),
+                        up: false,
+                    });
+                }
+            }
+            if peer.status != NodeStatus::Dead && now.saturating_duration_since(since) > window {
+                changes.push(Change::Node {
+                    node: name.clone(),
+                    from: peer.status,
+                    to: NodeStatus::Dead,
+                    reason: Reason::Silent { window },
+                });
+                peer.status = NodeStatus::Dead;
+            }
+        }
+        self.check_comm_up(&mut changes);
+        changes
+    }
+
+    /// The earliest instant at which `tick` could change something, for the runtime's timer.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.peers
+            .values()
+            .filter(|p| p.status != NodeStatus::Dead || p.links.values().any(|l| l.up))
+            .map(|p| p.last_heard.unwrap_or(self.started) + self.window(p))
+            .min()
+    }
+
+    fn check_comm_up(&mut self, changes: &mut Vec<Change>) {
+        if !self.comm_up && self.peers.values().all(|p| p.status != NodeStatus::Unknown) {
+            self.comm_up = true;
+            changes.push(Change::CommUp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn timers() -> Timers {
+        Timers {
+            keepalive: 1000 * MS,
+            warntime: 3000 * MS,
+            deadtime: 5000 * MS,
+            initdead: 10_000 * MS,
+        }
+    }
+
+    fn node_change(changes: &[Change]) -> Option<(NodeStatus, NodeStatus, Reason)> {
+        changes.iter().find_map(|c| match c {
+            Change::Node {
+                from, to, reason, ..
+            } => Some((*from, *to, *reason)),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn peer_comes_up_and_comm_goes_up() {
+        let t0 = Instant::now();
+        let mut m = Membership::new(["nodeb".to_string()], timers(), t0);
+        assert!(!m.comm_up());
+        let c = m.heard(
+            "nodeb",
+            "eth1",
+            1,
+            Some((NodeStatus::Init, Some(7000 * MS))),
+            t0 + 100 * MS,
+        );
+        assert_eq!(
+            node_change(&c),
+            Some((NodeStatus::Unknown, NodeStatus::Init, Reason::Heard))
+        );
+        assert!(c.contains(&Change::Link {
+            node: "nodeb".into(),
+            link: "eth1".into(),
+            up: true
+        }));
+        assert!(c.contains(&Change::CommUp));
+        let c = m.heard(
+            "nodeb",
+            "eth1",
+            1,
+            Some((NodeStatus::Active, Some(5000 * MS))),
+            t0 + 1100 * MS,
+        );
+        assert_eq!(
+            node_change(&c),
+            Some((NodeStatus::Init, NodeStatus::Active, Reason::Heard))
+        );
+        assert_eq!(m.status("nodeb"), Some(NodeStatus::Active));
+    }
+
+    #[test]
+    fn initdead_applies_until_comm_is_up() {
+        let t0 = Instant::now();
+        let mut m = Membership::new(["nodeb".to_string()], timers(), t0);
+        assert!(
+            node_change(&m.tick(t0 + 9_999 * MS)).is_none(),
+            "deadtime alone must not kill a booting peer"
+        );
+        let c = m.tick(t0 + 10_001 * MS);
+        assert_eq!(
+            node_change(&c),
+            Some((
+                NodeStatus::Unknown,
+                NodeStatus::Dead,
+                Reason::Silent {
+                    window: 10_000 * MS
+                }
+            ))
+        );
+        assert!(c.contains(&Change::CommUp));
+    }
+
+    #[test]
+    fn death_uses_the_deadtime_the_peer_advertises() {
+        let t0 = Instant::now();
+        let mut m = Membership::new(["nodeb".to_string()], timers(), t0);
+        // The peer advertises 2 s although our own deadtime is 5 s.
+        m.heard(
+            "nodeb",
+            "eth1",
+            1,
+            Some((NodeStatus::Active, Some(2000 * MS))),
+            t0,
+        );
+        assert_eq!(m.next_deadline(), Some(t0 + 2000 * MS));
+        assert!(node_change(&m.tick(t0 + 2000 * MS)).is_none());
+        let c = m.tick(t0 + 2001 * MS);
+        assert_eq!(
+            node_change(&c),
+            Some((
+                NodeStatus::Active,
+                NodeStatus::Dead,
+                Reason::Silent { window: 2000 * MS }
+            ))
+        );
+        assert!(c.contains(&Change::Link {
+            node: "nodeb".into(),
+            link: "eth1".into(),
+            up: false
+        }));
+        // It returns after a partition (same generation): up again.
+        let c = m.heard(
+            "nodeb",
+            "eth1",
+            1,
+            Some((NodeStatus::Active, Some(2000 * MS))),
+            t0 + 9000 * MS,
+        );
+        assert_eq!(
+            node_change(&c),
+            Some((NodeStatus::Dead, NodeStatus::Active, Reason::Heard))
+        );
+    }
+
+    #[test]
+    fn late_heartbeat_warns_before_death() {
+        let t0 = Instant::now();
+        let mut m = Membership::new(["nodeb".to_string()], timers(), t0);
+        m.heard(
+            "nodeb",
+            "eth1",
+            1,
+            Some((NodeStatus::Active, Some(5000 * MS))),
+            t0,
+        );
+        let c = m.heard(
+            "nodeb",
+            "eth1",
+            1,
+            Some((NodeStatus::Active, Some(5000 * MS))),
+            t0 + 3500 * MS,
+        );
+        assert!(c.contains(&Change::LateHeartbeat {
+            node: "nodeb".into(),
+            gap: 3500 * MS
+        }));
+        assert_eq!(m.status("nodeb"), Some(NodeStatus::Active));
+    }
+
+    #[test]
+    fn shutdown_notice_is_immediate_and_sticky_for_that_generation() {
+        let t0 = Instant::now();
+        let mut m = Membership::new(["nodeb".to_string()], timers(), t0);
+        m.heard(
+            "nodeb",
+            "eth1",
+            7,
+            Some((NodeStatus::Active, Some(5000 * MS))),
+            t0,
+        );
+        let c = m.shutdown_notice("nodeb", 7);
+        assert_eq!(
+            node_change(&c),
+            Some((NodeStatus::Active, NodeStatus::Dead, Reason::Shutdown))
+        );
+        // Trailing statuses (`st=active` for 1-2 s after shutdone) do not revive it.
+        assert!(
+            m.heard(
+                "nodeb",
+                "eth1",
+                7,
+                Some((NodeStatus::Active, None)),
+                t0 + 500 * MS
+            )
+            .is_empty()
+        );
+        assert_eq!(m.status("nodeb"), Some(NodeStatus::Dead));
+        // The restarted daemon (new generation) does.
+        let c = m.heard(
+            "nodeb",
+            "eth1",
+            8,
+            Some((NodeStatus::Init, None)),
+            t0 + 4000 * MS,
+        );
+        assert_eq!(
+            node_change(&c),
+            Some((NodeStatus::Dead, NodeStatus::Init, Reason::Restarted))
+        );
+    }
+
+    #[test]
+    fn per_link_state_with_two_media() {
+        let t0 = Instant::now();
+        let mut m = Membership::new(["nodeb".to_string()], timers(), t0);
+        m.heard(
+            "nodeb",
+            "eth1",
+            1,
+            Some((NodeStatus::Active, Some(5000 * MS))),
+            t0,
+        );
+        m.heard("nodeb", "eth2", 1, None, t0);
+        // Only eth1 keeps delivering.
+        for i in 1..=6 {
+            m.heard(
+                "nodeb",
+                "eth1",
+                1,
+                Some((NodeStatus::Active, Some(5000 * MS))),
+                t0 + i * 1000 * MS,
+            );
+        }
+        let c = m.tick(t0 + 6000 * MS);
+        assert_eq!(
+            c,
+            vec![Change::Link {
+                node: "nodeb".into(),
+                link: "eth2".into(),
+                up: false
+            }]
+        );
+        assert_eq!(m.status("nodeb"), Some(NodeStatus::Active));
+        let links: Vec<_> = m.links().collect();
+        assert_eq!(links, [("nodeb", "eth1", true), ("nodeb", "eth2", false)]);
+    }
+
+    #[test]
+    fn unknown_nodes_change_nothing() {
+        let t0 = Instant::now();
+        let mut m = Membership::new(["nodeb".to_string()], timers(), t0);
+        assert!(
+            m.heard("mallory", "eth1", 1, Some((NodeStatus::Active, None)), t0)
+                .is_empty()
+        );
+        assert!(m.shutdown_notice("mallory", 1).is_empty());
+        assert_eq!(m.peers().count(), 1);
+    }
+
+    #[test]
+    fn advertised_deadtime_has_a_startup_grace() {
+        let t0 = Instant::now();
+        let m = Membership::new(["nodeb".to_string()], timers(), t0);
+        assert_eq!(m.advertised_deadtime(t0), 7000 * MS);
+        assert_eq!(m.advertised_deadtime(t0 + 5001 * MS), 5000 * MS);
+    }
+}
