@@ -3,5 +3,6 @@
 //! (`membership`) — so the protocol's rules are tested without sockets or clocks. This module
 //! never imports the controller side (`render`, `lab`, transport, controller).
 
+pub mod generation;
 pub mod membership;
 pub mod seqtrack;

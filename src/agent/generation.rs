@@ -1,0 +1,100 @@
+//! The node's generation (`hg` on the wire): read from the state directory, incremented and
+//! written back durably at every start, so peers can tell a restarted node from a replay of the
+//! old one. Same file format as Heartbeat's `/var/lib/heartbeat/hb_generation` (the number
+//! right-aligned in 15 characters plus a newline), so an operator can carry it over.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub const FILE_NAME: &str = "hb_generation";
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenerationError {
+    #[error("cannot write the generation file {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What `bump` found, for the start-up log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Previous {
+    /// The file held this generation.
+    Found(u64),
+    /// No usable file: started from the clock, as Heartbeat does.
+    Missing,
+}
+
+/// Reads the previous generation, adds one, and persists it with fsync before returning — a
+/// generation must never be handed out twice, even across a power cut.
+pub fn bump(state_dir: &Path) -> Result<(u64, Previous), GenerationError> {
+    let path = state_dir.join(FILE_NAME);
+    let previous = fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (next, found) = match previous {
+        Some(g) => (g.saturating_add(1), Previous::Found(g)),
+        None => (now.saturating_add(1), Previous::Missing),
+    };
+    write(&path, next).map_err(|source| GenerationError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok((next, found))
+}
+
+fn write(path: &Path, generation: u64) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{FILE_NAME}.tmp"));
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&tmp)?;
+    file.write_all(format!("{generation:>15}\n").as_bytes())?;
+    file.sync_all()?;
+    fs::rename(&tmp, path)?;
+    // The rename itself must survive a crash too.
+    fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn increments_and_keeps_heartbeats_format() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(FILE_NAME), "      1795346704\n").unwrap();
+        assert_eq!(
+            bump(dir.path()).unwrap(),
+            (1795346705, Previous::Found(1795346704))
+        );
+        assert_eq!(
+            fs::read_to_string(dir.path().join(FILE_NAME)).unwrap(),
+            "     1795346705\n"
+        );
+        assert_eq!(bump(dir.path()).unwrap().0, 1795346706);
+    }
+
+    #[test]
+    fn missing_or_garbage_starts_from_the_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let (g, prev) = bump(&dir.path().join("new")).unwrap();
+        assert_eq!(prev, Previous::Missing);
+        assert!(g > 1_700_000_000);
+        fs::write(dir.path().join(FILE_NAME), "garbage").unwrap();
+        assert_eq!(bump(dir.path()).unwrap().1, Previous::Missing);
+    }
+}
