@@ -5,5 +5,6 @@
 
 pub mod control;
 pub mod generation;
+pub mod media;
 pub mod membership;
 pub mod seqtrack;
