@@ -11,3 +11,4 @@ pub mod cli;
 pub mod config;
 pub mod lab;
 pub mod render;
+pub mod transport;
