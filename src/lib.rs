@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod cli;
 pub mod config;
+pub mod controller;
 pub mod lab;
 pub mod render;
 pub mod transport;

@@ -1,0 +1,5 @@
+//! `apply`: bring every node of every cluster to the desired state. One probe round trip per
+//! node (`probe`) gives facts and current state; planning is pure and local, so check mode and
+//! diffs fall out of the plan; execution applies only the planned steps.
+
+pub mod probe;
