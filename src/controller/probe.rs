@@ -9,8 +9,8 @@ use std::net::Ipv4Addr;
 
 use crate::config::inventory::net::Ipv4Net;
 
-/// The services hadeploy keeps out of boot, probed on every node.
-pub const SERVICES: [&str; 4] = ["nginx", "apache2", "httpd", "haproxy"];
+/// The units probed on every node: the services hadeploy keeps out of boot, and the agent.
+pub const SERVICES: [&str; 5] = ["nginx", "apache2", "httpd", "haproxy", "hadeploy-agent"];
 pub const AGENT_PATH: &str = "/usr/local/sbin/hadeploy-agent";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

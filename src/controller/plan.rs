@@ -1,0 +1,383 @@
+//! Desired state versus the probed state of one node → the steps that close the gap. Pure: no
+//! I/O, so `--check` shows exactly what `apply` would do, and `--diff` shows the diffs of the
+//! same steps (secrets redacted). A step that changes the agent's configuration notifies the
+//! handler that restarts the agent afterwards.
+
+use std::sync::Arc;
+
+use similar::TextDiff;
+
+use super::probe::{InitSystem, NodeState, OsFamily, RemoteFile};
+
+/// A file hadeploy owns on the node (always root:root).
+#[derive(Clone, PartialEq, Eq)]
+pub struct DesiredFile {
+    pub path: String,
+    pub content: Arc<Vec<u8>>,
+    pub mode: u32,
+    /// Never show the content: diffs say only that it changed.
+    pub secret: bool,
+    /// A change means the agent must be restarted (its configuration).
+    pub notifies_agent: bool,
+}
+
+impl std::fmt::Debug for DesiredFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "DesiredFile({}, {} bytes, {:o})",
+            self.path,
+            self.content.len(),
+            self.mode
+        )
+    }
+}
+
+/// Everything one node should end up with.
+#[derive(Clone, Debug)]
+pub struct Desired {
+    pub files: Vec<DesiredFile>,
+    /// sha1 of the agent binary the controller ships (its own build).
+    pub agent_sha1: String,
+    /// Services to keep out of boot (only those present on the node are touched).
+    pub keep_out_of_boot: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Create or replace a file (content, mode or owner differ); the old one is kept as a backup.
+    PutFile { file: DesiredFile, existed: bool },
+    /// Upload the agent binary (missing or another build).
+    PutAgent,
+    /// `net.ipv4.ip_nonlocal_bind=1` now (the drop-in file makes it persistent).
+    SysctlLive,
+    /// Keep a service out of boot, the way its init system and distribution want it.
+    DisableAutostart {
+        service: String,
+        init: InitSystem,
+        family: OsFamily,
+    },
+    /// Reload systemd after a unit file changed.
+    DaemonReload,
+    /// Enable and start the agent.
+    EnableAgent { init: InitSystem },
+}
+
+impl Step {
+    /// One line for the recap and check mode.
+    pub fn describe(&self) -> String {
+        match self {
+            Step::PutFile {
+                file,
+                existed: false,
+            } => format!("create {} (mode {:o})", file.path, file.mode),
+            Step::PutFile {
+                file,
+                existed: true,
+            } => format!("update {}", file.path),
+            Step::PutAgent => format!("install {}", super::probe::AGENT_PATH),
+            Step::SysctlLive => "set net.ipv4.ip_nonlocal_bind=1 (live)".into(),
+            Step::DisableAutostart { service, .. } => format!("keep {service} out of boot"),
+            Step::DaemonReload => "systemctl daemon-reload".into(),
+            Step::EnableAgent { .. } => "enable and start hadeploy-agent".into(),
+        }
+    }
+
+    pub fn notifies_agent(&self) -> bool {
+        match self {
+            Step::PutFile { file, .. } => file.notifies_agent,
+            Step::PutAgent => true,
+            _ => false,
+        }
+    }
+
+    /// The shell a non-upload step runs on the node.
+    pub fn script(&self) -> Option<String> {
+        Some(match self {
+            Step::PutFile { .. } | Step::PutAgent => return None,
+            Step::SysctlLive => "sysctl -q -w net.ipv4.ip_nonlocal_bind=1".into(),
+            Step::DisableAutostart { service, init, family } => {
+                let s = crate::transport::shell_quote(service);
+                match (init, family) {
+                    // disable, not mask: the cluster must still be able to start it.
+                    (InitSystem::Systemd, _) => format!("systemctl disable -q {s}.service"),
+                    // `disable` keeps K links, so the next package upgrade does not re-enable it
+                    // (`remove` alone is undone by the package's postinst).
+                    (_, OsFamily::Debian) => format!("update-rc.d {s} disable >/dev/null"),
+                    (_, OsFamily::RedHat) => format!("chkconfig {s} off"),
+                    (_, OsFamily::Other) => format!("if command -v update-rc.d >/dev/null; then update-rc.d {s} disable; else chkconfig {s} off; fi"),
+                }
+            }
+            Step::DaemonReload => "systemctl daemon-reload".into(),
+            Step::EnableAgent { init: InitSystem::Systemd } => "systemctl enable -q hadeploy-agent.service && systemctl start hadeploy-agent.service".into(),
+            Step::EnableAgent { .. } => "update-rc.d hadeploy-agent defaults >/dev/null && /etc/init.d/hadeploy-agent start".into(),
+        })
+    }
+
+    /// The unified diff of a file change, with secrets redacted.
+    pub fn diff(&self, current: &NodeState) -> Option<String> {
+        let Step::PutFile { file, .. } = self else {
+            return None;
+        };
+        let old = current.files.get(&file.path).cloned().flatten();
+        if file.secret {
+            return Some(format!(
+                "--- {p}\n+++ {p}\n@@ content hidden: contains a secret ({}) @@\n",
+                if old.is_some() { "changed" } else { "created" },
+                p = file.path
+            ));
+        }
+        let old_text = old
+            .as_ref()
+            .map(|f| String::from_utf8_lossy(&f.content).into_owned())
+            .unwrap_or_default();
+        let new_text = String::from_utf8_lossy(&file.content);
+        let mut out = TextDiff::from_lines(old_text.as_str(), new_text.as_ref())
+            .unified_diff()
+            .header(
+                &format!("{} (on the node)", file.path),
+                &format!("{} (desired)", file.path),
+            )
+            .to_string();
+        if let Some(old) = &old
+            && old.mode != file.mode
+        {
+            out.push_str(&format!("mode {:o} -> {:o}\n", old.mode, file.mode));
+        }
+        Some(out)
+    }
+}
+
+fn file_matches(current: Option<&RemoteFile>, desired: &DesiredFile) -> bool {
+    current.is_some_and(|c| {
+        *c.content == **desired.content && c.mode == desired.mode && c.uid == 0 && c.gid == 0
+    })
+}
+
+/// The steps, in the order they must run: files (the agent's config and unit) before the
+/// binary, autostart and sysctl, then the agent enabled last.
+pub fn plan(desired: &Desired, current: &NodeState) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let mut unit_changed = false;
+    for file in &desired.files {
+        let existing = current.files.get(&file.path).and_then(|f| f.as_ref());
+        if !file_matches(existing, file) {
+            unit_changed |= file.path.starts_with("/etc/systemd/");
+            steps.push(Step::PutFile {
+                file: file.clone(),
+                existed: existing.is_some(),
+            });
+        }
+    }
+    if current.agent_sha1.as_deref() != Some(desired.agent_sha1.as_str()) {
+        steps.push(Step::PutAgent);
+    }
+    if current.nonlocal_bind_live != Some(true) {
+        steps.push(Step::SysctlLive);
+    }
+    for service in &desired.keep_out_of_boot {
+        if current
+            .services
+            .get(service)
+            .is_some_and(|s| s.present && s.enabled_at_boot)
+        {
+            steps.push(Step::DisableAutostart {
+                service: service.clone(),
+                init: current.init,
+                family: current.os_family,
+            });
+        }
+    }
+    if unit_changed && current.init == InitSystem::Systemd {
+        steps.push(Step::DaemonReload);
+    }
+    let agent_enabled = current
+        .services
+        .get("hadeploy-agent")
+        .is_some_and(|s| s.enabled_at_boot && s.running);
+    if !agent_enabled {
+        steps.push(Step::EnableAgent { init: current.init });
+    }
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::probe::ServiceState;
+    use std::collections::BTreeMap;
+
+    fn file(path: &str, content: &str, mode: u32, secret: bool) -> DesiredFile {
+        DesiredFile {
+            path: path.into(),
+            content: Arc::new(content.as_bytes().to_vec()),
+            mode,
+            secret,
+            notifies_agent: path.starts_with("/etc/ha.d/"),
+        }
+    }
+
+    fn desired() -> Desired {
+        Desired {
+            files: vec![
+                file("/etc/ha.d/ha.cf", "keepalive 2\n", 0o644, false),
+                file(
+                    "/etc/ha.d/authkeys",
+                    "auth 1\n1 sha1 s3cr3t-value\n",
+                    0o600,
+                    true,
+                ),
+            ],
+            agent_sha1: "abc".into(),
+            keep_out_of_boot: vec!["nginx".into(), "httpd".into()],
+        }
+    }
+
+    fn converged() -> NodeState {
+        let d = desired();
+        let mut files = BTreeMap::new();
+        for f in &d.files {
+            files.insert(
+                f.path.clone(),
+                Some(RemoteFile {
+                    content: f.content.to_vec(),
+                    mode: f.mode,
+                    uid: 0,
+                    gid: 0,
+                }),
+            );
+        }
+        let mut services = BTreeMap::new();
+        services.insert(
+            "nginx".to_string(),
+            ServiceState {
+                present: true,
+                enabled_at_boot: false,
+                running: true,
+            },
+        );
+        services.insert(
+            "hadeploy-agent".to_string(),
+            ServiceState {
+                present: true,
+                enabled_at_boot: true,
+                running: true,
+            },
+        );
+        NodeState {
+            uname_n: "node1".into(),
+            os_id: "debian".into(),
+            os_family: OsFamily::Debian,
+            init: InitSystem::Systemd,
+            addresses: vec![],
+            services,
+            agent_sha1: Some("abc".into()),
+            nonlocal_bind_live: Some(true),
+            files,
+        }
+    }
+
+    #[test]
+    fn converged_node_needs_nothing() {
+        assert_eq!(plan(&desired(), &converged()), vec![]);
+    }
+
+    #[test]
+    fn fresh_node_gets_everything_in_order() {
+        let mut state = converged();
+        state.files.values_mut().for_each(|f| *f = None);
+        state.agent_sha1 = None;
+        state.nonlocal_bind_live = Some(false);
+        state.services.get_mut("nginx").unwrap().enabled_at_boot = true;
+        state.services.remove("hadeploy-agent");
+        let steps = plan(&desired(), &state);
+        let described: Vec<String> = steps.iter().map(Step::describe).collect();
+        assert_eq!(
+            described,
+            [
+                "create /etc/ha.d/ha.cf (mode 644)",
+                "create /etc/ha.d/authkeys (mode 600)",
+                "install /usr/local/sbin/hadeploy-agent",
+                "set net.ipv4.ip_nonlocal_bind=1 (live)",
+                "keep nginx out of boot",
+                "enable and start hadeploy-agent"
+            ]
+        );
+        assert!(
+            steps[0].notifies_agent() && steps[2].notifies_agent() && !steps[3].notifies_agent()
+        );
+    }
+
+    #[test]
+    fn mode_or_owner_drift_is_a_change() {
+        let mut state = converged();
+        state
+            .files
+            .get_mut("/etc/ha.d/authkeys")
+            .unwrap()
+            .as_mut()
+            .unwrap()
+            .mode = 0o644;
+        let steps = plan(&desired(), &state);
+        assert_eq!(steps.len(), 1);
+        state = converged();
+        state
+            .files
+            .get_mut("/etc/ha.d/ha.cf")
+            .unwrap()
+            .as_mut()
+            .unwrap()
+            .uid = 1000;
+        assert_eq!(plan(&desired(), &state).len(), 1);
+    }
+
+    #[test]
+    fn diffs_show_text_and_hide_secrets() {
+        let mut state = converged();
+        state
+            .files
+            .get_mut("/etc/ha.d/ha.cf")
+            .unwrap()
+            .as_mut()
+            .unwrap()
+            .content = b"keepalive 1\n".to_vec();
+        state
+            .files
+            .get_mut("/etc/ha.d/authkeys")
+            .unwrap()
+            .as_mut()
+            .unwrap()
+            .content = b"auth 1\n1 sha1 old-secret\n".to_vec();
+        let steps = plan(&desired(), &state);
+        let hacf = steps[0].diff(&state).unwrap();
+        assert!(hacf.contains("-keepalive 1\n+keepalive 2\n"), "{hacf}");
+        let keys = steps[1].diff(&state).unwrap();
+        assert!(keys.contains("content hidden"), "{keys}");
+        assert!(!keys.contains("s3cr3t") && !keys.contains("old-secret"));
+    }
+
+    #[test]
+    fn autostart_commands_per_init_and_family() {
+        let step = |init, family| {
+            Step::DisableAutostart {
+                service: "nginx".into(),
+                init,
+                family,
+            }
+            .script()
+            .unwrap()
+        };
+        assert_eq!(
+            step(InitSystem::Systemd, OsFamily::Debian),
+            "systemctl disable -q nginx.service"
+        );
+        assert_eq!(
+            step(InitSystem::Sysvinit, OsFamily::Debian),
+            "update-rc.d nginx disable >/dev/null"
+        );
+        assert_eq!(
+            step(InitSystem::Sysvinit, OsFamily::RedHat),
+            "chkconfig nginx off"
+        );
+    }
+}
