@@ -40,6 +40,8 @@ pub enum Command {
         #[arg(long)]
         templates: Option<PathBuf>,
     },
+    /// Bring every node to the desired state over SSH and start the cluster.
+    Apply(ApplyArgs),
     /// Local Docker nodes to try hadeploy and rehearse drills on.
     Lab {
         #[command(subcommand)]
@@ -47,6 +49,38 @@ pub enum Command {
     },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    pub inventory: PathBuf,
+    /// Show what would change; change nothing.
+    #[arg(long)]
+    pub check: bool,
+    /// Show unified diffs of changed files (secrets redacted).
+    #[arg(long)]
+    pub diff: bool,
+    /// Only these hosts: names, groups (clusters) or globs, comma-separated or repeated.
+    #[arg(long, value_delimiter = ',')]
+    pub limit: Vec<String>,
+    /// Hosts worked on at once (default: all, up to 50).
+    #[arg(long)]
+    pub forks: Option<usize>,
+    /// Trust a host key seen for the first time (StrictHostKeyChecking=accept-new).
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// An ssh_config file to use instead of ~/.ssh/config.
+    #[arg(long)]
+    pub ssh_config: Option<PathBuf>,
+    /// Stop every host as soon as one fails.
+    #[arg(long)]
+    pub any_errors_fatal: bool,
+    /// One machine-readable JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Template directory overriding the built-in ha.cf/haresources/authkeys templates.
+    #[arg(long)]
+    pub templates: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

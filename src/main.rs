@@ -5,9 +5,11 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use hadeploy::cli::{Cli, Command};
+use hadeploy::cli::{ApplyArgs, Cli, Command};
 use hadeploy::config::inventory::{Diagnostics, Inventory, secrets};
+use hadeploy::controller::apply::{self as apply_run, ApplyOptions, Event, Outcome};
 use hadeploy::render::{self, Renderer};
+use hadeploy::transport::ssh::SshOptions;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -18,6 +20,7 @@ fn main() -> ExitCode {
             out,
             templates,
         } => render(&inventory, &out, templates.as_deref()),
+        Command::Apply(args) => apply(&args, cli.verbose),
         Command::Lab { .. } => {
             eprintln!("hadeploy: the lab is not part of this build yet");
             ExitCode::from(1)
@@ -124,5 +127,172 @@ fn render(inventory: &Path, out: &Path, templates: Option<&Path>) -> ExitCode {
             eprintln!("hadeploy render: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+fn apply(args: &ApplyArgs, verbose: u8) -> ExitCode {
+    let inv = match load(&args.inventory) {
+        Ok(inv) => inv,
+        Err(code) => return code,
+    };
+    print_diagnostics(&inv.warnings);
+    let Some(agent_binary) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("hadeploy-agent")))
+        .filter(|p| p.is_file())
+    else {
+        eprintln!(
+            "hadeploy apply: hadeploy-agent was not found beside the hadeploy binary; install both (cargo install --path .)"
+        );
+        return ExitCode::from(1);
+    };
+    let host_count: usize = inv.clusters.iter().map(|c| c.nodes.len()).sum();
+    let options = ApplyOptions {
+        check: args.check,
+        diff: args.diff,
+        limit: args.limit.clone(),
+        forks: args.forks.unwrap_or(host_count.clamp(1, 50)),
+        ssh: SshOptions {
+            accept_new_host_keys: args.accept_new_host_keys,
+            config_file: args.ssh_config.clone(),
+            ..SshOptions::default()
+        },
+        any_errors_fatal: args.any_errors_fatal,
+        agent_binary,
+        templates: args.templates.clone(),
+    };
+    let progress =
+        (!args.json && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+            let bar = indicatif::ProgressBar::new(host_count as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{bar:30}] {pos}/{len} hosts {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+    let quiet = args.json;
+    let on_event = |event: Event| match (&progress, event) {
+        (Some(bar), Event::Done { host, .. }) => {
+            bar.inc(1);
+            bar.set_message(host);
+        }
+        (Some(bar), Event::Step { host, description }) if verbose > 0 => {
+            bar.println(format!("{host}: {description}"))
+        }
+        (None, Event::Step { host, description }) if !quiet && verbose > 0 => {
+            eprintln!("{host}: {description}")
+        }
+        (None, Event::Done { host, outcome }) if !quiet => {
+            eprintln!("{host}: {}", outcome_word(&outcome))
+        }
+        _ => {}
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hadeploy apply: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let reports = match runtime.block_on(apply_run::apply(&inv, &options, &on_event)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hadeploy apply: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    if args.json {
+        let hosts: Vec<serde_json::Value> = reports
+            .iter()
+            .map(|r| {
+                let (status, error) = match &r.outcome {
+                    Outcome::Ok => ("ok", None),
+                    Outcome::Changed => ("changed", None),
+                    Outcome::Failed(e) => ("failed", Some(e.clone())),
+                    Outcome::Unreachable(e) => ("unreachable", Some(e.clone())),
+                };
+                serde_json::json!({"host": r.host, "cluster": r.cluster, "status": status, "error": error, "elapsed_ms": r.elapsed.as_millis() as u64,
+                    "changes": r.steps.iter().map(|s| serde_json::json!({"step": s.description, "diff": s.diff})).collect::<Vec<_>>()})
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"check": args.check, "hosts": hosts})
+        );
+    } else {
+        for r in &reports {
+            if !r.steps.is_empty() {
+                println!("{} ({}):", r.host, r.cluster);
+                for s in &r.steps {
+                    println!(
+                        "  {}{}",
+                        if args.check { "would " } else { "" },
+                        s.description
+                    );
+                    if let Some(diff) = &s.diff {
+                        for line in diff.lines() {
+                            println!("    {line}");
+                        }
+                    }
+                }
+            }
+        }
+        println!(
+            "\nRECAP{}",
+            if args.check {
+                " (check mode: nothing was changed)"
+            } else {
+                ""
+            }
+        );
+        for r in &reports {
+            let changed = if matches!(r.outcome, Outcome::Changed) {
+                r.steps.len()
+            } else {
+                0
+            };
+            let (failed, unreachable) = (
+                matches!(r.outcome, Outcome::Failed(_)) as u8,
+                matches!(r.outcome, Outcome::Unreachable(_)) as u8,
+            );
+            println!(
+                "{:<24} ok={} changed={changed} failed={failed} unreachable={unreachable}",
+                r.host,
+                (failed + unreachable == 0) as u8
+            );
+            if let Outcome::Failed(e) | Outcome::Unreachable(e) = &r.outcome {
+                println!("    {e}");
+            }
+        }
+    }
+    if reports
+        .iter()
+        .any(|r| matches!(r.outcome, Outcome::Unreachable(_)))
+    {
+        ExitCode::from(4)
+    } else if reports
+        .iter()
+        .any(|r| matches!(r.outcome, Outcome::Failed(_)))
+    {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn outcome_word(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Ok => "ok".into(),
+        Outcome::Changed => "changed".into(),
+        Outcome::Failed(e) => format!("FAILED: {e}"),
+        Outcome::Unreachable(e) => format!("UNREACHABLE: {e}"),
     }
 }

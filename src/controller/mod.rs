@@ -2,5 +2,6 @@
 //! node (`probe`) gives facts and current state; planning is pure and local, so check mode and
 //! diffs fall out of the plan; execution applies only the planned steps.
 
+pub mod apply;
 pub mod plan;
 pub mod probe;

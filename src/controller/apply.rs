@@ -1,0 +1,519 @@
+//! The `apply` run: render every cluster, probe every selected host in parallel (one round trip
+//! each), refuse what must not be touched (preflight), then plan and execute per host, and
+//! finally restart agents whose configuration changed — one node at a time, so a cluster never
+//! loses all its agents at once. A failing or unreachable host never stops the others unless
+//! `any_errors_fatal` asks for it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use super::plan::{self, Desired, DesiredFile, Step};
+use super::probe::{self, InitSystem, NodeState};
+use crate::config::inventory::{Cluster, ClusterNode, Inventory, secrets};
+use crate::render::Renderer;
+use crate::transport::ssh::{SshOptions, SshTransport};
+use crate::transport::{Transport, sha1_hex};
+
+pub const SYSCTL_DROPIN: &str = "/etc/sysctl.d/90-hadeploy.conf";
+const SYSTEMD_UNIT: &str = "/etc/systemd/system/hadeploy-agent.service";
+const INIT_SCRIPT: &str = "/etc/init.d/hadeploy-agent";
+
+#[derive(Clone, Debug)]
+pub struct ApplyOptions {
+    pub check: bool,
+    pub diff: bool,
+    /// Host names, group names or globs; empty means every host.
+    pub limit: Vec<String>,
+    pub forks: usize,
+    pub ssh: SshOptions,
+    pub any_errors_fatal: bool,
+    /// The agent binary to install (the controller's own build).
+    pub agent_binary: PathBuf,
+    pub templates: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Changed,
+    Failed(String),
+    Unreachable(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct StepReport {
+    pub description: String,
+    pub diff: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct HostReport {
+    pub host: String,
+    pub cluster: String,
+    pub outcome: Outcome,
+    pub steps: Vec<StepReport>,
+    pub elapsed: Duration,
+}
+
+/// Progress, for the binary to show (a bar on a terminal, lines otherwise).
+#[derive(Clone, Debug)]
+pub enum Event {
+    Probed { host: String },
+    Step { host: String, description: String },
+    Done { host: String, outcome: Outcome },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
+    #[error(transparent)]
+    Secret(#[from] secrets::SecretError),
+    #[error("cannot read the agent binary {path}: {source}")]
+    AgentBinary {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--limit {0} matches no host of the inventory")]
+    EmptyLimit(String),
+}
+
+/// Everything known about one selected host while the run goes on.
+struct HostRun {
+    node: ClusterNode,
+    cluster: usize,
+    files: Vec<DesiredFile>,
+    transport: Option<Arc<SshTransport>>,
+    state: Option<NodeState>,
+    report: HostReport,
+}
+
+/// Shell-style glob with `*` and `?`, enough for `--limit 'node*'`.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
+}
+
+fn selected(limit: &[String], cluster: &Cluster, node: &ClusterNode) -> bool {
+    limit.is_empty()
+        || limit.iter().any(|l| {
+            glob_match(l, &node.host)
+                || glob_match(l, &node.node_name)
+                || glob_match(l, &cluster.name)
+        })
+}
+
+pub async fn apply(
+    inventory: &Inventory,
+    options: &ApplyOptions,
+    on_event: &(dyn Fn(Event) + Sync),
+) -> Result<Vec<HostReport>, ApplyError> {
+    let renderer = Renderer::new(options.templates.as_deref())?;
+    let agent = std::fs::read(&options.agent_binary).map_err(|source| ApplyError::AgentBinary {
+        path: options.agent_binary.clone(),
+        source,
+    })?;
+    let agent_sha1 = sha1_hex(&agent);
+    let agent = Arc::new(agent);
+
+    let mut hosts: Vec<HostRun> = Vec::new();
+    for (index, cluster) in inventory.clusters.iter().enumerate() {
+        let secret = secrets::resolve(cluster)?;
+        let rendered = renderer.render_cluster(cluster, secret.as_ref())?;
+        for (node, files) in cluster.nodes.iter().zip(rendered) {
+            if !selected(&options.limit, cluster, node) {
+                continue;
+            }
+            let mut desired: Vec<DesiredFile> = files
+                .files
+                .into_iter()
+                .map(|f| DesiredFile {
+                    path: format!("/{}", f.path),
+                    content: Arc::new(f.content.into_bytes()),
+                    mode: f.mode,
+                    secret: f.secret,
+                    notifies_agent: true,
+                })
+                .collect();
+            desired.push(DesiredFile { path: SYSCTL_DROPIN.into(), content: Arc::new(b"# Installed by hadeploy: services may bind the VIP before this node holds it.\nnet.ipv4.ip_nonlocal_bind = 1\n".to_vec()), mode: 0o644, secret: false, notifies_agent: false });
+            hosts.push(HostRun {
+                node: node.clone(),
+                cluster: index,
+                files: desired,
+                transport: None,
+                state: None,
+                report: HostReport {
+                    host: node.host.clone(),
+                    cluster: cluster.name.clone(),
+                    outcome: Outcome::Ok,
+                    steps: Vec::new(),
+                    elapsed: Duration::ZERO,
+                },
+            });
+        }
+    }
+    if hosts.is_empty() {
+        return Err(ApplyError::EmptyLimit(options.limit.join(",")));
+    }
+
+    // Phase 1: connect and probe, in parallel.
+    let probe_paths: Vec<String> = hosts[0]
+        .files
+        .iter()
+        .map(|f| f.path.clone())
+        .chain([SYSTEMD_UNIT.to_string(), INIT_SCRIPT.to_string()])
+        .collect();
+    let probe_script = probe::script(&probe_paths.iter().map(String::as_str).collect::<Vec<_>>());
+    let forks = Arc::new(Semaphore::new(options.forks.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, host) in hosts.iter().enumerate() {
+        let (node, ssh, script, forks) = (
+            host.node.clone(),
+            options.ssh.clone(),
+            probe_script.clone(),
+            forks.clone(),
+        );
+        tasks.spawn(async move {
+            let _permit = forks.acquire_owned().await;
+            let started = Instant::now();
+            let transport = match SshTransport::connect(&node.host, &node.connection, &ssh).await {
+                Ok(t) => t,
+                Err(e) => return (i, Err(Outcome::Unreachable(e.to_string())), started),
+            };
+            let out = match transport.run(&script, None).await {
+                Ok(out) => out,
+                Err(e) => return (i, Err(Outcome::Unreachable(e.to_string())), started),
+            };
+            match probe::parse(&out.stdout_text()) {
+                Ok(state) => (i, Ok((Arc::new(transport), state)), started),
+                Err(e) => (
+                    i,
+                    Err(Outcome::Failed(format!(
+                        "probe: {e}; stderr: {}",
+                        out.stderr_text().trim()
+                    ))),
+                    started,
+                ),
+            }
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let Ok((i, result, started)) = joined else {
+            continue;
+        };
+        hosts[i].report.elapsed = started.elapsed();
+        match result {
+            Ok((transport, state)) => {
+                hosts[i].transport = Some(transport);
+                hosts[i].state = Some(state);
+                on_event(Event::Probed {
+                    host: hosts[i].node.host.clone(),
+                });
+            }
+            Err(outcome) => hosts[i].report.outcome = outcome,
+        }
+    }
+
+    // Phase 2: preflight, per cluster, on what the probes saw.
+    preflight(inventory, &mut hosts);
+    vip_preflight(inventory, &mut hosts).await;
+    let failed_early = hosts.iter().any(|h| h.report.outcome != Outcome::Ok);
+    if options.any_errors_fatal && failed_early {
+        return Ok(finish(hosts, on_event).await);
+    }
+
+    // Phase 3: plan and execute, in parallel.
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, host) in hosts.iter_mut().enumerate() {
+        let (Some(transport), Some(state)) = (host.transport.clone(), host.state.clone()) else {
+            continue;
+        };
+        if host.report.outcome != Outcome::Ok {
+            continue;
+        }
+        let mut files = host.files.clone();
+        files.push(match state.init {
+            InitSystem::Systemd => DesiredFile {
+                path: SYSTEMD_UNIT.into(),
+                content: Arc::new(
+                    include_bytes!("../../templates/hadeploy-agent.service").to_vec(),
+                ),
+                mode: 0o644,
+                secret: false,
+                notifies_agent: true,
+            },
+            _ => DesiredFile {
+                path: INIT_SCRIPT.into(),
+                content: Arc::new(include_bytes!("../../templates/hadeploy-agent.init").to_vec()),
+                mode: 0o755,
+                secret: false,
+                notifies_agent: true,
+            },
+        });
+        let desired = Desired {
+            files,
+            agent_sha1: agent_sha1.clone(),
+            keep_out_of_boot: inventory.clusters[host.cluster].disable_autostart.clone(),
+        };
+        let steps = plan::plan(&desired, &state);
+        let reports: Vec<StepReport> = steps
+            .iter()
+            .map(|s| StepReport {
+                description: s.describe(),
+                diff: if options.diff { s.diff(&state) } else { None },
+            })
+            .collect();
+        let (agent, forks, host_name) = (agent.clone(), forks.clone(), host.node.host.clone());
+        host.report.steps = reports;
+        if options.check || steps.is_empty() {
+            if !steps.is_empty() {
+                host.report.outcome = Outcome::Changed;
+            }
+            continue;
+        }
+        let agent_was_running = state
+            .services
+            .get("hadeploy-agent")
+            .is_some_and(|s| s.running);
+        let events: Vec<String> = steps.iter().map(Step::describe).collect();
+        tasks.spawn(async move {
+            let _permit = forks.acquire_owned().await;
+            let result = execute(&*transport, &steps, &agent).await;
+            let restart = agent_was_running && steps.iter().any(Step::notifies_agent);
+            (i, host_name, events, result.map(|()| restart))
+        });
+    }
+    let mut restart: Vec<usize> = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let Ok((i, host, events, result)) = joined else {
+            continue;
+        };
+        for description in events {
+            on_event(Event::Step {
+                host: host.clone(),
+                description,
+            });
+        }
+        match result {
+            Ok(needs_restart) => {
+                hosts[i].report.outcome = Outcome::Changed;
+                if needs_restart {
+                    restart.push(i);
+                }
+            }
+            Err(e) => hosts[i].report.outcome = Outcome::Failed(e),
+        }
+    }
+
+    // Phase 4: the handler — restart changed agents one node at a time.
+    restart.sort();
+    for i in restart {
+        let Some(transport) = hosts[i].transport.clone() else {
+            continue;
+        };
+        let init = hosts[i]
+            .state
+            .as_ref()
+            .map(|s| s.init)
+            .unwrap_or(InitSystem::Other);
+        let script = match init {
+            InitSystem::Systemd => "systemctl restart hadeploy-agent.service",
+            _ => "/etc/init.d/hadeploy-agent restart",
+        };
+        match transport.run(script, None).await {
+            Ok(out) if out.success() => hosts[i].report.steps.push(StepReport {
+                description: "handler: restart hadeploy-agent".into(),
+                diff: None,
+            }),
+            Ok(out) => {
+                hosts[i].report.outcome = Outcome::Failed(format!(
+                    "restart hadeploy-agent: {}",
+                    out.stderr_text().trim()
+                ))
+            }
+            Err(e) => hosts[i].report.outcome = Outcome::Failed(e.to_string()),
+        }
+    }
+    Ok(finish(hosts, on_event).await)
+}
+
+async fn finish(hosts: Vec<HostRun>, on_event: &(dyn Fn(Event) + Sync)) -> Vec<HostReport> {
+    let mut reports = Vec::new();
+    for host in hosts {
+        on_event(Event::Done {
+            host: host.report.host.clone(),
+            outcome: host.report.outcome.clone(),
+        });
+        if let Some(t) = host.transport
+            && let Ok(t) = Arc::try_unwrap(t)
+        {
+            t.close().await;
+        }
+        reports.push(host.report);
+    }
+    reports
+}
+
+/// Runs the planned steps: uploads through `put`, everything else batched into one script.
+async fn execute<T: Transport>(transport: &T, steps: &[Step], agent: &[u8]) -> Result<(), String> {
+    let mut script = String::from("set -e\n");
+    for step in steps {
+        match step {
+            Step::PutFile { file, existed } => {
+                if *existed {
+                    // Keep the previous version beside it for the operator.
+                    let p = crate::transport::shell_quote(&file.path);
+                    transport
+                        .run(&format!("cp -p {p} {p}.hadeploy-backup"), None)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                transport
+                    .put(&file.path, &file.content, file.mode)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Step::PutAgent => transport
+                .put(probe::AGENT_PATH, agent, 0o755)
+                .await
+                .map_err(|e| e.to_string())?,
+            other => {
+                if let Some(s) = other.script() {
+                    script.push_str(&s);
+                    script.push('\n');
+                }
+            }
+        }
+    }
+    let out = transport
+        .run(&script, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    if out.success() {
+        Ok(())
+    } else {
+        Err(out.stderr_text().trim().to_string())
+    }
+}
+
+/// Refuses nodes whose facts contradict the inventory, with the fix spelled out.
+fn preflight(inventory: &Inventory, hosts: &mut [HostRun]) {
+    for host in hosts.iter_mut() {
+        let Some(state) = &host.state else { continue };
+        let cluster = &inventory.clusters[host.cluster];
+        let node = &host.node;
+        let problem = if state.uname_n.to_lowercase() != node.node_name.to_lowercase() {
+            Some(format!(
+                "`uname -n` on this host is `{}`, but the inventory calls the node `{}`; Heartbeat identifies nodes by `uname -n`. Fix: rename the host (hostnamectl set-hostname {}) or set `ha_node_name: {}` for it",
+                state.uname_n, node.node_name, node.node_name, state.uname_n
+            ))
+        } else if state
+            .interface_addresses(&cluster.heartbeat_interface)
+            .next()
+            .is_none()
+            && !state
+                .addresses
+                .iter()
+                .any(|(i, _)| i == &cluster.heartbeat_interface)
+        {
+            Some(format!(
+                "the heartbeat interface {} has no IPv4 address on this host. Fix: bring the heartbeat link up, or set `ha_heartbeat_interface` to the right interface",
+                cluster.heartbeat_interface
+            ))
+        } else if let Some(addr) = node.heartbeat_address
+            && state.has_address(addr.addr) != Some(cluster.heartbeat_interface.as_str())
+        {
+            Some(format!(
+                "the heartbeat address {} is not configured on {} here. Fix: configure it, or correct `ha_heartbeat_address`",
+                addr.addr, cluster.heartbeat_interface
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            host.report.outcome = Outcome::Failed(format!("preflight: {problem}"));
+        }
+    }
+}
+
+/// A VIP that no node of its cluster holds but that answers anyway belongs to someone else:
+/// bringing it up would make two hosts answer for one address. Asked from a node of the
+/// cluster, since only the service network can see it.
+async fn vip_preflight(inventory: &Inventory, hosts: &mut [HostRun]) {
+    for (index, cluster) in inventory.clusters.iter().enumerate() {
+        let members: Vec<usize> = (0..hosts.len())
+            .filter(|&i| hosts[i].cluster == index)
+            .collect();
+        let Some(asker) = members
+            .iter()
+            .copied()
+            .find(|&i| hosts[i].transport.is_some())
+        else {
+            continue;
+        };
+        let mut foreign = Vec::new();
+        for vip in &cluster.vips {
+            let held = members.iter().any(|&i| {
+                hosts[i]
+                    .state
+                    .as_ref()
+                    .is_some_and(|s| s.has_address(vip.address).is_some())
+            });
+            if held {
+                continue;
+            }
+            let Some(transport) = hosts[asker].transport.clone() else {
+                continue;
+            };
+            let answered = transport
+                .run(
+                    &format!("ping -c 1 -W 1 {} >/dev/null 2>&1", vip.address),
+                    None,
+                )
+                .await
+                .is_ok_and(|o| o.success());
+            if answered {
+                foreign.push(vip.address);
+            }
+        }
+        if foreign.is_empty() {
+            continue;
+        }
+        let list: Vec<String> = foreign.iter().map(|a| a.to_string()).collect();
+        for &i in &members {
+            if hosts[i].report.outcome == Outcome::Ok {
+                hosts[i].report.outcome = Outcome::Failed(format!(
+                    "preflight: VIP {} already answers, but no node of cluster `{}` holds it: another host uses that address. Fix: free the address or choose another VIP",
+                    list.join(", "),
+                    cluster.name
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("node*", "node12"));
+        assert!(glob_match("n?de1", "node1"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("node?", "node12"));
+        assert!(!glob_match("web*", "node1"));
+    }
+}
