@@ -8,3 +8,4 @@ pub mod generation;
 pub mod media;
 pub mod membership;
 pub mod seqtrack;
+pub mod vip;
