@@ -7,5 +7,6 @@ pub mod control;
 pub mod generation;
 pub mod media;
 pub mod membership;
+pub mod script;
 pub mod seqtrack;
 pub mod vip;
