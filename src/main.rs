@@ -5,9 +5,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use hadeploy::cli::{ApplyArgs, Cli, Command};
+use hadeploy::cli::{ApplyArgs, Cli, Command, LabCommand, LabFault};
 use hadeploy::config::inventory::{Diagnostics, Inventory, secrets};
 use hadeploy::controller::apply::{self as apply_run, ApplyOptions, Event, Outcome};
+use hadeploy::lab::{self, Fault};
 use hadeploy::render::{self, Renderer};
 use hadeploy::transport::ssh::SshOptions;
 
@@ -21,10 +22,7 @@ fn main() -> ExitCode {
             templates,
         } => render(&inventory, &out, templates.as_deref()),
         Command::Apply(args) => apply(&args, cli.verbose),
-        Command::Lab { .. } => {
-            eprintln!("hadeploy: the lab is not part of this build yet");
-            ExitCode::from(1)
-        }
+        Command::Lab { command } => lab(command),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -294,5 +292,58 @@ fn outcome_word(outcome: &Outcome) -> String {
         Outcome::Changed => "changed".into(),
         Outcome::Failed(e) => format!("FAILED: {e}"),
         Outcome::Unreachable(e) => format!("UNREACHABLE: {e}"),
+    }
+}
+
+fn lab(command: LabCommand) -> ExitCode {
+    let progress = |line: &str| eprintln!("lab: {line}");
+    let result = match command {
+        LabCommand::Up {
+            nodes,
+            flavor,
+            name,
+        } => lab::up(
+            &lab::UpOptions {
+                name,
+                nodes,
+                flavor,
+            },
+            &progress,
+        )
+        .map(|lab| {
+            println!(
+                "lab {} is up: {} nodes, VIP {}",
+                lab.name,
+                lab.nodes.len(),
+                lab.vip
+            );
+            println!("{}", lab.inventory_path().display());
+        }),
+        LabCommand::Down { name } => lab::down(&name)
+            .map(|n| println!("lab {name}: removed {n} containers/networks/volumes")),
+        LabCommand::Status { name } => lab::status(&name).map(|s| print!("{s}")),
+        LabCommand::Image { flavor } => {
+            lab::image::ensure(flavor, &progress).map(|tag| println!("{tag}"))
+        }
+        LabCommand::Fault { name, fault } => lab::Lab::load(&name).and_then(|lab| {
+            let (node, fault) = match fault {
+                LabFault::Crash { node } => (node, Fault::Crash),
+                LabFault::Hang { node } => (node, Fault::Hang),
+                LabFault::Resume { node } => (node, Fault::Resume),
+                LabFault::Unplug { node, all: false } => (node, Fault::UnplugHeartbeat),
+                LabFault::Unplug { node, all: true } => (node, Fault::UnplugAll),
+                LabFault::Plug { node } => (node, Fault::Plug),
+                LabFault::Reboot { node } => (node, Fault::Reboot),
+                LabFault::Start { node } => (node, Fault::Start),
+            };
+            lab::inject(&lab, &node, fault)
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hadeploy lab: {e}");
+            ExitCode::from(1)
+        }
     }
 }

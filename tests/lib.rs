@@ -1,4 +1,5 @@
 //! The one integration test binary: every test that drives the built binaries or real lab nodes.
 
 mod inventory;
+mod lab;
 mod support;

@@ -58,3 +58,70 @@ pub fn examples() -> Vec<PathBuf> {
     found.sort();
     found
 }
+
+/// A lab for one test, removed when the test ends (also when it fails).
+pub struct LabGuard {
+    pub lab: hadeploy::lab::Lab,
+}
+
+impl LabGuard {
+    /// Brings up a lab; a lab that cannot be built fails the test loudly.
+    pub fn up(name: &str, nodes: u8, flavor: hadeploy::cli::LabFlavor) -> LabGuard {
+        // A leftover from an interrupted run would make `up` refuse the shape or reuse it.
+        let _ = hadeploy::lab::down(name);
+        let options = hadeploy::lab::UpOptions {
+            name: name.to_string(),
+            nodes,
+            flavor,
+        };
+        let lab = hadeploy::lab::up(&options, &|line| eprintln!("lab {name}: {line}"))
+            .unwrap_or_else(|e| panic!("lab {name} could not be brought up: {e}"));
+        LabGuard { lab }
+    }
+
+    /// Runs a command on a node over SSH with the lab's key and known_hosts (strict checking).
+    pub fn ssh(&self, node: &str, command: &str) -> Output {
+        Command::new("ssh")
+            .arg("-F")
+            .arg(self.lab.ssh_config_path())
+            .args([
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=5",
+                node,
+                command,
+            ])
+            .output()
+            .expect("run ssh")
+    }
+
+    /// `docker exec` on a node, for checks that must not depend on SSH.
+    pub fn exec(&self, node: &str, script: &str) -> (i32, String) {
+        let container = &self.lab.node(node).unwrap().container;
+        hadeploy::lab::docker::exec(container, script).unwrap()
+    }
+}
+
+impl Drop for LabGuard {
+    fn drop(&mut self) {
+        if let Err(e) = hadeploy::lab::down(&self.lab.name) {
+            eprintln!("lab {}: cleanup failed: {e}", self.lab.name);
+        }
+    }
+}
+
+/// One HTTP GET from this process; the body, or None if nothing answered within `timeout`.
+pub fn http_get(addr: std::net::Ipv4Addr, timeout: std::time::Duration) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&(addr, 80).into(), timeout).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    stream
+        .write_all(format!("GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.trim().to_string())
+}
