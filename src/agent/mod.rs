@@ -7,6 +7,7 @@ pub mod control;
 pub mod generation;
 pub mod media;
 pub mod membership;
+pub mod resources;
 pub mod script;
 pub mod seqtrack;
 pub mod vip;

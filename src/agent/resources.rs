@@ -1,0 +1,1030 @@
+//! Who holds which haresources group (PROTOCOL.md §5): Heartbeat v1's nice_failback negotiation
+//! — `starting`, `resource rsc_hold=… isstable=…`, the three-phase `ask_resources` standby
+//! exchange, `hb_takeover`, `shutdone` — as a pure state machine. It decides; the daemon acts:
+//! every decision is an [`Output`] (send these fields, acquire these groups, release those), and
+//! the daemon reports back when an acquire or release finished. Because nothing here touches
+//! the network, a script or the clock, every hand-off flow of the real daemon is tested as a
+//! sequence of events.
+//!
+//! Beyond Heartbeat v1, two rules make the outcome deterministic where 3.0.6 was not: after a
+//! partition heals, a group held twice stays with its home node if that node holds it, else with
+//! the holder whose name sorts first, and the other holder releases it without restarting
+//! anything else; and a group nobody holds is taken by its home node when that node is up,
+//! else by the first live node in name order — so with three nodes exactly one takes over.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// The `auto_failback` modes (ha.cf). `Legacy` is Heartbeat's default; it is run with the same
+/// negotiation as `Off` here, and the daemon says so at start-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failback {
+    On,
+    Off,
+    Legacy,
+}
+
+/// A set of groups as named on the wire (`rsc_hold`), always relative to the node that sends it:
+/// `local` are the groups whose home (first haresources column) is the sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hold {
+    None,
+    Local,
+    Foreign,
+    All,
+}
+
+impl Hold {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hold::None => "none",
+            Hold::Local => "local",
+            Hold::Foreign => "foreign",
+            Hold::All => "all",
+        }
+    }
+
+    /// Parses `rsc_hold` (and hb_standby's argument, where `failback` means `foreign`).
+    pub fn parse(word: &str) -> Option<Self> {
+        match word {
+            "none" => Some(Hold::None),
+            "local" => Some(Hold::Local),
+            "foreign" | "failback" => Some(Hold::Foreign),
+            "all" => Some(Hold::All),
+            _ => None,
+        }
+    }
+
+    /// What `hb_takeover X` on the sender asks of the receiver (rc.d/hb_takeover): the receiver
+    /// gives up the complement, seen from its own side.
+    fn takeover_complement(self) -> Self {
+        match self {
+            Hold::Local => Hold::Foreign,
+            Hold::Foreign => Hold::Local,
+            other => other,
+        }
+    }
+}
+
+/// One haresources group: its index is its position in the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// The group's name on the wire and in logs: its first resource.
+    pub name: String,
+    /// The preferred node (first column), lower-cased.
+    pub home: String,
+}
+
+pub type GroupSet = BTreeSet<usize>;
+
+/// Why groups are being acquired or released, for the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// Nobody holds them and this node is the one to take them.
+    Unheld,
+    /// Their holder left (shutdown notice or declared dead).
+    PeerGone(String),
+    /// The three-phase standby exchange.
+    Standby,
+    /// A partition healed and the other holder keeps them.
+    Duplicate(String),
+    /// This node is shutting down.
+    Shutdown,
+}
+
+/// What the daemon must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Broadcast a message with these creator fields, in this order (the daemon appends src,
+    /// seq, hg, ts, … and signs it).
+    Send(Vec<(String, String)>),
+    /// Start these groups (left to right within each group), then call
+    /// [`ResourceManager::acquired`].
+    Acquire(GroupSet, Why),
+    /// Stop these groups (right to left), then call [`ResourceManager::released`].
+    Release(GroupSet, Why),
+    /// Groups already held: re-send gratuitous ARP for their addresses (a healed partition).
+    Reannounce(GroupSet),
+    /// Everything is released and `shutdone` sent: the daemon may exit.
+    ShutdownComplete,
+}
+
+/// What this node knows about a peer's resources.
+#[derive(Clone, Debug, Default)]
+struct PeerView {
+    alive: bool,
+    /// A `resource` message from its current incarnation arrived: `holds` is meaningful.
+    known: bool,
+    holds: GroupSet,
+    stable: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Busy {
+    Idle,
+    Acquiring(GroupSet),
+    Releasing(GroupSet),
+}
+
+/// The standby exchange (hb_resource.c ask_for_resources / go_standby).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Standby {
+    Not,
+    /// We asked to give `hold` (our view) away; waiting for `other` until `deadline`.
+    Asked {
+        hold: Hold,
+        groups: GroupSet,
+        deadline: Instant,
+    },
+    /// We are giving `groups` away; after the release we send `done`.
+    Giving {
+        hold: Hold,
+        groups: GroupSet,
+    },
+    /// We gave them away and sent `done`; waiting for the taker's `done`.
+    Given {
+        hold: Hold,
+    },
+    /// `from` offered `hold` (its view); we wait for its `done`, then take them.
+    Taking {
+        from: String,
+        hold: Hold,
+    },
+}
+
+/// How long a standby request waits for the peer's `other` reply ("No reply to standby
+/// request. Standby request cancelled.").
+pub const STANDBY_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct ResourceManager {
+    me: String,
+    groups: Vec<Group>,
+    failback: Failback,
+    held: GroupSet,
+    busy: Busy,
+    standby: Standby,
+    peers: BTreeMap<String, PeerView>,
+    comm_up: bool,
+    shutting_down: bool,
+    /// Set after a release or acquire, cleared when the next `resource` message says
+    /// `isstable=1`; mirrors what peers see of us.
+    announced_stable: bool,
+}
+
+fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+impl ResourceManager {
+    pub fn new(
+        me: &str,
+        peers: impl IntoIterator<Item = String>,
+        groups: Vec<Group>,
+        failback: Failback,
+    ) -> Self {
+        Self {
+            me: me.to_string(),
+            groups,
+            failback,
+            held: GroupSet::new(),
+            busy: Busy::Idle,
+            standby: Standby::Not,
+            peers: peers
+                .into_iter()
+                .map(|p| (p, PeerView::default()))
+                .collect(),
+            comm_up: false,
+            shutting_down: false,
+            announced_stable: true,
+        }
+    }
+
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// Groups this node holds now.
+    pub fn held(&self) -> &GroupSet {
+        &self.held
+    }
+
+    /// `rscstatus`: what this node holds, or `transition` while something is moving.
+    pub fn status_word(&self) -> &'static str {
+        if !self.is_stable() {
+            return "transition";
+        }
+        self.hold_of(&self.me.clone(), &self.held).as_str()
+    }
+
+    fn is_stable(&self) -> bool {
+        self.busy == Busy::Idle && matches!(self.standby, Standby::Not)
+    }
+
+    /// The groups `hold` names, seen from `node`.
+    fn groups_of(&self, node: &str, hold: Hold) -> GroupSet {
+        (0..self.groups.len())
+            .filter(|&i| match hold {
+                Hold::None => false,
+                Hold::All => true,
+                Hold::Local => self.groups[i].home == node,
+                Hold::Foreign => self.groups[i].home != node,
+            })
+            .collect()
+    }
+
+    /// The word that describes `set` from `node`'s side (the closest superset, as Heartbeat
+    /// only has four words).
+    fn hold_of(&self, node: &str, set: &GroupSet) -> Hold {
+        if set.is_empty() {
+            return Hold::None;
+        }
+        let local = set.iter().any(|&i| self.groups[i].home == node);
+        let foreign = set.iter().any(|&i| self.groups[i].home != node);
+        match (local, foreign) {
+            (true, true) => Hold::All,
+            (true, false) => Hold::Local,
+            _ => Hold::Foreign,
+        }
+    }
+
+    fn resource_message(&self, info: Option<&str>) -> Output {
+        let hold = self.hold_of(&self.me, &self.held);
+        let stable = if self.is_stable() { "1" } else { "0" };
+        let mut f = fields(&[
+            ("t", "resource"),
+            ("rsc_hold", hold.as_str()),
+            ("rtype", "full"),
+            ("isstable", stable),
+        ]);
+        if let Some(info) = info {
+            f.push(("info".into(), info.into()));
+        }
+        Output::Send(f)
+    }
+
+    fn ask(&self, hold: Hold, info: &str) -> Output {
+        Output::Send(fields(&[
+            ("t", "ask_resources"),
+            ("rsc_hold", hold.as_str()),
+            ("info", info),
+        ]))
+    }
+
+    fn live_peers(&self) -> impl Iterator<Item = (&String, &PeerView)> {
+        self.peers.iter().filter(|(_, v)| v.alive)
+    }
+
+    /// Communication came up (every node heard from or declared dead).
+    pub fn comm_up(&mut self, now: Instant) -> Vec<Output> {
+        if self.comm_up {
+            return Vec::new();
+        }
+        self.comm_up = true;
+        let mut out = vec![Output::Send(fields(&[("t", "starting")]))];
+        out.extend(self.settle(now));
+        out
+    }
+
+    /// A peer became alive (membership) — a new incarnation whose holdings are unknown until
+    /// it tells us.
+    pub fn peer_alive(&mut self, node: &str) {
+        if let Some(view) = self.peers.get_mut(node) {
+            *view = PeerView {
+                alive: true,
+                ..PeerView::default()
+            };
+        }
+    }
+
+    /// A peer left: shutdown notice (`graceful`) or declared dead. Its groups are now unheld.
+    pub fn peer_gone(&mut self, node: &str, graceful: bool, now: Instant) -> Vec<Output> {
+        let Some(view) = self.peers.get_mut(node) else {
+            return Vec::new();
+        };
+        if !view.alive && !view.known {
+            return Vec::new();
+        }
+        let held_something = !view.holds.is_empty();
+        *view = PeerView::default();
+        let mut out = Vec::new();
+        if !graceful && held_something {
+            // No fencing device: say so, as 3.0.6 does before taking over.
+            out.push(Output::Send(fields(&[
+                ("t", "stonith"),
+                ("node", node),
+                ("result", "n_stnth"),
+            ])));
+        }
+        match &self.standby {
+            Standby::Taking { from, .. } if from == node => self.standby = Standby::Not,
+            Standby::Asked { .. } | Standby::Given { .. } => self.standby = Standby::Not,
+            _ => {}
+        }
+        out.extend(self.settle(now));
+        out
+    }
+
+    /// A `starting` from a peer: tell it what we hold.
+    pub fn peer_starting(&mut self, node: &str) -> Vec<Output> {
+        if !self.peers.contains_key(node) {
+            return Vec::new();
+        }
+        vec![self.resource_message(None)]
+    }
+
+    /// A `resource` message from a peer. `isstable` is absent in mach_down messages, which
+    /// add to what the peer holds rather than replace it.
+    pub fn peer_resource(
+        &mut self,
+        node: &str,
+        hold: Hold,
+        isstable: Option<bool>,
+        info: Option<&str>,
+        now: Instant,
+    ) -> Vec<Output> {
+        let groups = self.groups_of(node, hold);
+        let Some(view) = self.peers.get_mut(node) else {
+            return Vec::new();
+        };
+        view.alive = true;
+        view.known = true;
+        if info == Some("mach_down") {
+            view.holds.extend(groups);
+        } else {
+            view.holds = groups;
+            view.stable = isstable.unwrap_or(view.stable);
+        }
+        self.settle(now)
+    }
+
+    /// An `ask_resources` from a peer.
+    pub fn peer_ask(&mut self, node: &str, hold: Hold, info: &str, now: Instant) -> Vec<Output> {
+        if !self.peers.contains_key(node) {
+            return Vec::new();
+        }
+        match info {
+            "me" => {
+                let peer_stable = self.peers[node].stable;
+                if self.standby != Standby::Not || !self.is_stable() || !peer_stable {
+                    // "Other side is in flux" / "local resources in flux": ignored; the
+                    // requester times out.
+                    return Vec::new();
+                }
+                self.standby = Standby::Taking {
+                    from: node.to_string(),
+                    hold,
+                };
+                vec![self.ask(hold, "other")]
+            }
+            "other" => match &self.standby {
+                Standby::Asked {
+                    hold: ours, groups, ..
+                } if *ours == hold => {
+                    let groups = groups.clone();
+                    self.standby = Standby::Giving {
+                        hold,
+                        groups: groups.clone(),
+                    };
+                    self.start_release(groups, Why::Standby, Some("standby"))
+                }
+                _ => Vec::new(),
+            },
+            "done" => match self.standby.clone() {
+                Standby::Taking { from, hold } if from == node => {
+                    let offered = self.groups_of(node, hold);
+                    // Its `done` says the giver has stopped them, whatever it announced before.
+                    if let Some(view) = self.peers.get_mut(node) {
+                        view.holds.retain(|g| !offered.contains(g));
+                    }
+                    let wanted: GroupSet = offered
+                        .into_iter()
+                        .filter(|g| !self.held.contains(g) && !self.held_by_live_peer(*g))
+                        .collect();
+                    if wanted.is_empty() {
+                        self.standby = Standby::Not;
+                        return vec![self.resource_message(None), self.ask(hold, "done")];
+                    }
+                    self.start_acquire(wanted, Why::Standby)
+                }
+                Standby::Given { .. } => {
+                    self.standby = Standby::Not;
+                    let mut out = vec![self.resource_message(None)];
+                    out.extend(self.settle(now));
+                    out
+                }
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    /// An `hb_takeover` from a peer: it wants `hold` (its view); we give the complement.
+    pub fn peer_takeover(&mut self, node: &str, hold: Hold, now: Instant) -> Vec<Output> {
+        if node == self.me || !self.peers.contains_key(node) {
+            return Vec::new();
+        }
+        self.request_standby(hold.takeover_complement(), now)
+    }
+
+    /// `hadeploy-agent standby [hold]` (hb_standby): give `hold` away to the peers.
+    pub fn request_standby(&mut self, hold: Hold, now: Instant) -> Vec<Output> {
+        let groups: GroupSet = self
+            .groups_of(&self.me, hold)
+            .intersection(&self.held)
+            .copied()
+            .collect();
+        let taker_ready = self.live_peers().any(|(_, v)| v.known && v.stable);
+        if groups.is_empty()
+            || !self.is_stable()
+            || !taker_ready
+            || !self.comm_up
+            || self.shutting_down
+        {
+            return Vec::new();
+        }
+        self.standby = Standby::Asked {
+            hold,
+            groups,
+            deadline: now + STANDBY_REPLY_TIMEOUT,
+        };
+        vec![self.ask(hold, "me")]
+    }
+
+    /// `hadeploy-agent takeover` (hb_takeover): ask the peers to give us `hold`.
+    pub fn request_takeover(&self, hold: Hold) -> Vec<Output> {
+        vec![Output::Send(fields(&[
+            ("t", "hb_takeover"),
+            ("rsc_hold", hold.as_str()),
+        ]))]
+    }
+
+    /// Why a standby or takeover request would do nothing now, for the operator.
+    pub fn standby_refusal(&self, hold: Hold) -> Option<&'static str> {
+        if self.shutting_down {
+            Some("this node is shutting down")
+        } else if !self.comm_up {
+            Some("communication with the peers is not up yet")
+        } else if !self.is_stable() {
+            Some("resources are in transition")
+        } else if self
+            .groups_of(&self.me, hold)
+            .intersection(&self.held)
+            .next()
+            .is_none()
+        {
+            Some("this node holds none of those resources")
+        } else if !self.live_peers().any(|(_, v)| v.known && v.stable) {
+            Some("no peer is up and stable to take them")
+        } else {
+            None
+        }
+    }
+
+    /// Time passed: cancels a standby request nobody answered.
+    pub fn tick(&mut self, now: Instant) -> Vec<Output> {
+        if let Standby::Asked { deadline, .. } = self.standby
+            && now >= deadline
+        {
+            self.standby = Standby::Not;
+            return self.settle(now);
+        }
+        Vec::new()
+    }
+
+    /// The next instant [`tick`](Self::tick) has something to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match self.standby {
+            Standby::Asked { deadline, .. } => Some(deadline),
+            _ => None,
+        }
+    }
+
+    /// Graceful shutdown (SIGTERM): announce, release everything right to left, `shutdone`.
+    pub fn shutdown(&mut self) -> Vec<Output> {
+        if self.shutting_down {
+            return Vec::new();
+        }
+        self.shutting_down = true;
+        self.standby = Standby::Not;
+        let mut out = Vec::new();
+        if self.comm_up {
+            out.push(Output::Send(fields(&[
+                ("t", "resource"),
+                ("rsc_hold", "none"),
+                ("rtype", "full"),
+                ("isstable", "0"),
+                ("info", "shutdown"),
+            ])));
+        }
+        if self.busy != Busy::Idle {
+            // The finishing transition calls back into finish_shutdown.
+            return out;
+        }
+        out.extend(self.finish_shutdown());
+        out
+    }
+
+    fn finish_shutdown(&mut self) -> Vec<Output> {
+        if !self.held.is_empty() {
+            let all = self.held.clone();
+            self.busy = Busy::Releasing(all.clone());
+            return vec![Output::Release(all, Why::Shutdown)];
+        }
+        vec![
+            Output::Send(fields(&[("t", "shutdone"), ("st", "dead")])),
+            Output::ShutdownComplete,
+        ]
+    }
+
+    /// The daemon finished an [`Output::Acquire`]. `started` are the groups now running; the
+    /// others failed (and were stopped again by the daemon).
+    pub fn acquired(&mut self, started: &GroupSet, now: Instant) -> Vec<Output> {
+        let Busy::Acquiring(_) = std::mem::replace(&mut self.busy, Busy::Idle) else {
+            return Vec::new();
+        };
+        self.held.extend(started.iter().copied());
+        if self.shutting_down {
+            return self.finish_shutdown();
+        }
+        let mut out = Vec::new();
+        if let Standby::Taking { hold, .. } = self.standby {
+            self.standby = Standby::Not;
+            out.push(self.resource_message(None));
+            out.push(self.ask(hold, "done"));
+            return out;
+        }
+        out.push(self.resource_message(Some("req_our_resources()")));
+        out.extend(self.settle(now));
+        out
+    }
+
+    /// The daemon finished an [`Output::Release`]. `stopped` are the groups now down; a group
+    /// whose stop failed stays held (and is not handed over blindly).
+    pub fn released(&mut self, stopped: &GroupSet, now: Instant) -> Vec<Output> {
+        let Busy::Releasing(_) = std::mem::replace(&mut self.busy, Busy::Idle) else {
+            return Vec::new();
+        };
+        for g in stopped {
+            self.held.remove(g);
+        }
+        if self.shutting_down {
+            return self.finish_shutdown();
+        }
+        let mut out = Vec::new();
+        if let Standby::Giving { hold, groups } = self.standby.clone() {
+            if groups.iter().any(|g| self.held.contains(g)) {
+                // A stop failed: the peer must not start what may still be running here.
+                self.standby = Standby::Not;
+                out.push(self.resource_message(Some("standby")));
+                return out;
+            }
+            self.standby = Standby::Given { hold };
+            out.push(self.ask(hold, "done"));
+            return out;
+        }
+        out.push(self.resource_message(None));
+        out.extend(self.settle(now));
+        out
+    }
+
+    fn start_acquire(&mut self, groups: GroupSet, why: Why) -> Vec<Output> {
+        self.busy = Busy::Acquiring(groups.clone());
+        vec![Output::Acquire(groups, why)]
+    }
+
+    fn start_release(&mut self, groups: GroupSet, why: Why, info: Option<&str>) -> Vec<Output> {
+        self.busy = Busy::Releasing(groups.clone());
+        let mut out = Vec::new();
+        if let Some(info) = info {
+            // Peers see us in flux (isstable=0) before anything stops.
+            out.push(self.resource_message(Some(info)));
+        }
+        out.push(Output::Release(groups, why));
+        out
+    }
+
+    fn held_by_live_peer(&self, group: usize) -> bool {
+        self.live_peers().any(|(_, v)| v.holds.contains(&group))
+    }
+
+    fn node_is_ready(&self, node: &str) -> bool {
+        node == self.me || self.peers.get(node).is_some_and(|v| v.alive && v.known)
+    }
+
+    /// Which node should hold `group` when nobody does: its home when up, else the first live
+    /// node in name order.
+    fn designated_taker(&self, group: usize) -> String {
+        let home = &self.groups[group].home;
+        if self.node_is_ready(home) {
+            return home.clone();
+        }
+        let mut live: Vec<&String> = self.live_peers().map(|(n, _)| n).collect();
+        live.push(&self.me);
+        live.sort();
+        live[0].clone()
+    }
+
+    /// Decides the next transition, if any, once nothing is in flight.
+    fn settle(&mut self, now: Instant) -> Vec<Output> {
+        if !self.comm_up
+            || self.shutting_down
+            || self.busy != Busy::Idle
+            || self.standby != Standby::Not
+        {
+            return Vec::new();
+        }
+        // Until every live peer has told us what it holds, any decision could double-start.
+        if self.live_peers().any(|(_, v)| !v.known) {
+            return Vec::new();
+        }
+
+        // A group held here and by a live peer (a healed partition): one keeps it.
+        let mut lose = GroupSet::new();
+        let mut keep = GroupSet::new();
+        for &g in &self.held {
+            let mut holders: Vec<&str> = self
+                .live_peers()
+                .filter(|(_, v)| v.holds.contains(&g))
+                .map(|(n, _)| n.as_str())
+                .collect();
+            if holders.is_empty() {
+                continue;
+            }
+            holders.push(&self.me);
+            let home = self.groups[g].home.as_str();
+            let winner = if holders.contains(&home) {
+                home
+            } else {
+                holders.iter().min().copied().unwrap_or(home)
+            };
+            if winner == self.me {
+                keep.insert(g);
+            } else {
+                lose.insert(g);
+            }
+        }
+        if !lose.is_empty() {
+            let winner = self.designated_taker(*lose.iter().next().unwrap_or(&0));
+            return self.start_release(lose, Why::Duplicate(winner), None);
+        }
+        let mut out = Vec::new();
+        if !keep.is_empty() {
+            out.push(Output::Reannounce(keep));
+        }
+
+        // Groups nobody holds.
+        let unheld: GroupSet = (0..self.groups.len())
+            .filter(|&g| !self.held.contains(&g) && !self.held_by_live_peer(g))
+            .filter(|&g| self.designated_taker(g) == self.me)
+            .collect();
+        if !unheld.is_empty() {
+            out.extend(self.start_acquire(unheld, Why::Unheld));
+            return out;
+        }
+
+        // auto_failback on: hand a returned home node its groups back.
+        if self.failback == Failback::On {
+            let give: GroupSet = self
+                .held
+                .iter()
+                .copied()
+                .filter(|&g| {
+                    let home = &self.groups[g].home;
+                    *home != self.me
+                        && self
+                            .peers
+                            .get(home)
+                            .is_some_and(|v| v.alive && v.known && v.stable)
+                })
+                .collect();
+            if !give.is_empty() {
+                let hold = Hold::Foreign;
+                self.standby = Standby::Asked {
+                    hold,
+                    groups: give,
+                    deadline: now + STANDBY_REPLY_TIMEOUT,
+                };
+                out.push(self.ask(hold, "me"));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(me: &str, failback: Failback) -> ResourceManager {
+        let peer = if me == "node1" { "node2" } else { "node1" };
+        ResourceManager::new(
+            me,
+            [peer.to_string()],
+            vec![Group {
+                name: "IPaddr::10.0.0.100/24/eth0".into(),
+                home: "node1".into(),
+            }],
+            failback,
+        )
+    }
+
+    fn sent(out: &[Output]) -> Vec<String> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send(f) => Some(
+                    f.iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn set(items: &[usize]) -> GroupSet {
+        items.iter().copied().collect()
+    }
+
+    fn acquires(out: &[Output]) -> Option<GroupSet> {
+        out.iter().find_map(|o| match o {
+            Output::Acquire(s, _) => Some(s.clone()),
+            _ => None,
+        })
+    }
+
+    fn releases(out: &[Output]) -> Option<GroupSet> {
+        out.iter().find_map(|o| match o {
+            Output::Release(s, _) => Some(s.clone()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn alone_at_comm_up_takes_everything() {
+        let now = Instant::now();
+        let mut rm = pair("node2", Failback::On);
+        let out = rm.comm_up(now);
+        assert_eq!(sent(&out), ["t=starting"]);
+        assert_eq!(acquires(&out), Some(set(&[0])));
+        let out = rm.acquired(&set(&[0]), now);
+        assert_eq!(
+            sent(&out),
+            ["t=resource rsc_hold=foreign rtype=full isstable=1 info=req_our_resources()"]
+        );
+        assert_eq!(rm.status_word(), "foreign");
+    }
+
+    #[test]
+    fn both_fresh_the_home_node_takes_its_group() {
+        let now = Instant::now();
+        let mut n1 = pair("node1", Failback::On);
+        let mut n2 = pair("node2", Failback::On);
+        n1.peer_alive("node2");
+        n2.peer_alive("node1");
+        assert!(
+            acquires(&n1.comm_up(now)).is_none(),
+            "waits for node2's holdings"
+        );
+        assert!(acquires(&n2.comm_up(now)).is_none());
+        // Each answers the other's `starting`.
+        let to_n2 = n1.peer_starting("node2");
+        let to_n1 = n2.peer_starting("node1");
+        assert_eq!(
+            sent(&to_n1),
+            ["t=resource rsc_hold=none rtype=full isstable=1"]
+        );
+        assert!(sent(&to_n2)[0].contains("rsc_hold=none"));
+        let out = n1.peer_resource("node2", Hold::None, Some(true), None, now);
+        assert_eq!(acquires(&out), Some(set(&[0])), "home node takes its group");
+        let out = n2.peer_resource("node1", Hold::None, Some(true), None, now);
+        assert!(acquires(&out).is_none(), "the other does not");
+    }
+
+    #[test]
+    fn a_joining_node_waits_and_failback_on_returns_its_group() {
+        let now = Instant::now();
+        // node2 holds node1's group; node1 comes back.
+        let mut n2 = pair("node2", Failback::On);
+        n2.comm_up(now);
+        n2.acquired(&set(&[0]), now);
+        n2.peer_alive("node1");
+        let mut n1 = pair("node1", Failback::On);
+        n1.peer_alive("node2");
+        assert!(acquires(&n1.comm_up(now)).is_none());
+        // node1 `starting` → node2 tells what it holds.
+        let out = n2.peer_starting("node1");
+        assert!(sent(&out)[0].contains("rsc_hold=foreign"));
+        let out = n1.peer_resource("node2", Hold::Foreign, Some(true), None, now);
+        assert!(acquires(&out).is_none(), "held by node2: not started twice");
+        // node1's own `resource none` reaches node2, which offers the group back.
+        let out = n2.peer_resource("node1", Hold::None, Some(true), None, now);
+        assert_eq!(sent(&out), ["t=ask_resources rsc_hold=foreign info=me"]);
+        let out = n1.peer_ask("node2", Hold::Foreign, "me", now);
+        assert_eq!(sent(&out), ["t=ask_resources rsc_hold=foreign info=other"]);
+        let out = n2.peer_ask("node1", Hold::Foreign, "other", now);
+        assert_eq!(
+            sent(&out),
+            ["t=resource rsc_hold=foreign rtype=full isstable=0 info=standby"]
+        );
+        assert_eq!(releases(&out), Some(set(&[0])));
+        let out = n2.released(&set(&[0]), now);
+        assert_eq!(sent(&out), ["t=ask_resources rsc_hold=foreign info=done"]);
+        let out = n1.peer_ask("node2", Hold::Foreign, "done", now);
+        assert_eq!(acquires(&out), Some(set(&[0])));
+        let out = n1.acquired(&set(&[0]), now);
+        assert_eq!(
+            sent(&out),
+            [
+                "t=resource rsc_hold=local rtype=full isstable=1",
+                "t=ask_resources rsc_hold=foreign info=done"
+            ]
+        );
+        let out = n2.peer_ask("node1", Hold::Foreign, "done", now);
+        assert_eq!(
+            sent(&out),
+            ["t=resource rsc_hold=none rtype=full isstable=1"]
+        );
+        assert!(n2.held().is_empty());
+        assert_eq!(n1.held(), &set(&[0]));
+    }
+
+    #[test]
+    fn failback_off_leaves_the_group_where_it_is() {
+        let now = Instant::now();
+        let mut n2 = pair("node2", Failback::Off);
+        n2.comm_up(now);
+        n2.acquired(&set(&[0]), now);
+        n2.peer_alive("node1");
+        let out = n2.peer_resource("node1", Hold::None, Some(true), None, now);
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn standby_hands_everything_over_and_times_out_without_a_reply() {
+        let now = Instant::now();
+        let mut n1 = pair("node1", Failback::Off);
+        n1.peer_alive("node2");
+        n1.comm_up(now);
+        n1.peer_resource("node2", Hold::None, Some(true), None, now);
+        n1.acquired(&set(&[0]), now);
+        let out = n1.request_standby(Hold::All, now);
+        assert_eq!(sent(&out), ["t=ask_resources rsc_hold=all info=me"]);
+        assert_eq!(n1.status_word(), "transition");
+        // No reply: cancelled after 10 s, nothing released.
+        assert!(n1.tick(now + Duration::from_secs(9)).is_empty());
+        n1.tick(now + STANDBY_REPLY_TIMEOUT);
+        assert_eq!(n1.status_word(), "local");
+        // A reply this time: release, `done`.
+        n1.request_standby(Hold::All, now);
+        let out = n1.peer_ask("node2", Hold::All, "other", now);
+        assert_eq!(releases(&out), Some(set(&[0])));
+        let out = n1.released(&set(&[0]), now);
+        assert_eq!(sent(&out), ["t=ask_resources rsc_hold=all info=done"]);
+    }
+
+    #[test]
+    fn a_failed_stop_is_not_handed_over() {
+        let now = Instant::now();
+        let mut n1 = pair("node1", Failback::Off);
+        n1.peer_alive("node2");
+        n1.comm_up(now);
+        n1.peer_resource("node2", Hold::None, Some(true), None, now);
+        n1.acquired(&set(&[0]), now);
+        n1.request_standby(Hold::All, now);
+        n1.peer_ask("node2", Hold::All, "other", now);
+        let out = n1.released(&GroupSet::new(), now);
+        assert!(
+            !sent(&out).iter().any(|m| m.contains("info=done")),
+            "{out:?}"
+        );
+        assert_eq!(n1.held(), &set(&[0]));
+    }
+
+    #[test]
+    fn takeover_asks_the_peer_to_stand_by() {
+        let now = Instant::now();
+        let mut n2 = pair("node2", Failback::Off);
+        n2.comm_up(now);
+        n2.acquired(&set(&[0]), now);
+        n2.peer_alive("node1");
+        n2.peer_resource("node1", Hold::None, Some(true), None, now);
+        let out = n2.peer_takeover("node1", Hold::All, now);
+        assert_eq!(sent(&out), ["t=ask_resources rsc_hold=all info=me"]);
+        // `hb_takeover local` from node1 means node2 gives its foreign groups.
+        let mut n2b = pair("node2", Failback::Off);
+        n2b.comm_up(now);
+        n2b.acquired(&set(&[0]), now);
+        n2b.peer_alive("node1");
+        n2b.peer_resource("node1", Hold::None, Some(true), None, now);
+        let out = n2b.peer_takeover("node1", Hold::Local, now);
+        assert_eq!(sent(&out), ["t=ask_resources rsc_hold=foreign info=me"]);
+    }
+
+    #[test]
+    fn shutdown_releases_then_says_shutdone_and_the_peer_takes_over_at_once() {
+        let now = Instant::now();
+        let mut n1 = pair("node1", Failback::On);
+        n1.peer_alive("node2");
+        n1.comm_up(now);
+        n1.peer_resource("node2", Hold::None, Some(true), None, now);
+        n1.acquired(&set(&[0]), now);
+        let out = n1.shutdown();
+        assert_eq!(
+            sent(&out),
+            ["t=resource rsc_hold=none rtype=full isstable=0 info=shutdown"]
+        );
+        assert_eq!(releases(&out), Some(set(&[0])));
+        let out = n1.released(&set(&[0]), now);
+        assert_eq!(sent(&out), ["t=shutdone st=dead"]);
+        assert_eq!(out.last(), Some(&Output::ShutdownComplete));
+
+        let mut n2 = pair("node2", Failback::On);
+        n2.peer_alive("node1");
+        n2.comm_up(now);
+        n2.peer_resource("node1", Hold::Local, Some(true), None, now);
+        let out = n2.peer_gone("node1", true, now);
+        assert_eq!(acquires(&out), Some(set(&[0])));
+        assert!(sent(&out).is_empty(), "no stonith message for a clean exit");
+    }
+
+    #[test]
+    fn a_dead_holder_is_reported_unfenced_and_taken_over() {
+        let now = Instant::now();
+        let mut n2 = pair("node2", Failback::On);
+        n2.peer_alive("node1");
+        n2.comm_up(now);
+        n2.peer_resource("node1", Hold::Local, Some(true), None, now);
+        let out = n2.peer_gone("node1", false, now);
+        assert_eq!(sent(&out), ["t=stonith node=node1 result=n_stnth"]);
+        assert_eq!(acquires(&out), Some(set(&[0])));
+    }
+
+    #[test]
+    fn healed_partition_keeps_one_holder() {
+        let now = Instant::now();
+        // Both took the group while apart; node1 is its home and keeps it.
+        let mut n1 = pair("node1", Failback::Off);
+        n1.comm_up(now);
+        n1.acquired(&set(&[0]), now);
+        n1.peer_alive("node2");
+        let out = n1.peer_resource("node2", Hold::Foreign, Some(true), None, now);
+        assert_eq!(out, vec![Output::Reannounce(set(&[0]))]);
+
+        let mut n2 = pair("node2", Failback::Off);
+        n2.comm_up(now);
+        n2.acquired(&set(&[0]), now);
+        n2.peer_alive("node1");
+        let out = n2.peer_resource("node1", Hold::Local, Some(true), None, now);
+        assert_eq!(releases(&out), Some(set(&[0])));
+    }
+
+    #[test]
+    fn three_nodes_exactly_one_survivor_takes_over() {
+        let now = Instant::now();
+        let groups = vec![Group {
+            name: "10.0.0.100".into(),
+            home: "node1".into(),
+        }];
+        let mut takers = 0;
+        for me in ["node2", "node3"] {
+            let peers = ["node1", "node2", "node3"]
+                .into_iter()
+                .filter(|n| *n != me)
+                .map(String::from);
+            let mut rm = ResourceManager::new(me, peers, groups.clone(), Failback::On);
+            for p in ["node1", "node2", "node3"] {
+                if p != me {
+                    rm.peer_alive(p);
+                }
+            }
+            rm.comm_up(now);
+            for p in ["node2", "node3"] {
+                if p != me {
+                    rm.peer_resource(p, Hold::None, Some(true), None, now);
+                }
+            }
+            rm.peer_resource("node1", Hold::Local, Some(true), None, now);
+            let out = rm.peer_gone("node1", false, now);
+            if acquires(&out).is_some() {
+                takers += 1;
+                assert_eq!(me, "node2", "first live node in name order");
+            }
+        }
+        assert_eq!(takers, 1);
+    }
+
+    #[test]
+    fn hold_words_are_relative_to_the_sender() {
+        let now = Instant::now();
+        let rm = pair("node2", Failback::On);
+        assert_eq!(rm.groups_of("node1", Hold::Local), set(&[0]));
+        assert_eq!(rm.groups_of("node2", Hold::Local), set(&[]));
+        assert_eq!(rm.groups_of("node2", Hold::Foreign), set(&[0]));
+        assert_eq!(Hold::parse("failback"), Some(Hold::Foreign));
+        assert_eq!(Hold::parse("most"), None);
+    }
+}
