@@ -166,9 +166,6 @@ pub struct ResourceManager {
     peers: BTreeMap<String, PeerView>,
     comm_up: bool,
     shutting_down: bool,
-    /// Set after a release or acquire, cleared when the next `resource` message says
-    /// `isstable=1`; mirrors what peers see of us.
-    announced_stable: bool,
 }
 
 fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -198,7 +195,6 @@ impl ResourceManager {
                 .collect(),
             comm_up: false,
             shutting_down: false,
-            announced_stable: true,
         }
     }
 
