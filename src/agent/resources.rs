@@ -1015,7 +1015,6 @@ mod tests {
 
     #[test]
     fn hold_words_are_relative_to_the_sender() {
-        let now = Instant::now();
         let rm = pair("node2", Failback::On);
         assert_eq!(rm.groups_of("node1", Hold::Local), set(&[0]));
         assert_eq!(rm.groups_of("node2", Hold::Local), set(&[]));
