@@ -4,6 +4,7 @@
 //! never imports the controller side (`render`, `lab`, transport, controller).
 
 pub mod control;
+pub mod executor;
 pub mod generation;
 pub mod media;
 pub mod membership;

@@ -279,7 +279,12 @@ impl ResourceManager {
             return Vec::new();
         }
         self.comm_up = true;
-        let mut out = vec![Output::Send(fields(&[("t", "starting")]))];
+        // `starting` asks the peers what they hold; our own holdings go out at once too, so a
+        // peer that was up before us learns them without waiting for a change.
+        let mut out = vec![
+            Output::Send(fields(&[("t", "starting")])),
+            self.resource_message(None),
+        ];
         out.extend(self.settle(now));
         out
     }
@@ -764,7 +769,13 @@ mod tests {
         let now = Instant::now();
         let mut rm = pair("node2", Failback::On);
         let out = rm.comm_up(now);
-        assert_eq!(sent(&out), ["t=starting"]);
+        assert_eq!(
+            sent(&out),
+            [
+                "t=starting",
+                "t=resource rsc_hold=none rtype=full isstable=1"
+            ]
+        );
         assert_eq!(acquires(&out), Some(set(&[0])));
         let out = rm.acquired(&set(&[0]), now);
         assert_eq!(
