@@ -1,13 +1,16 @@
 //! The node's generation (`hg` on the wire): read from the state directory, incremented and
 //! written back durably at every start, so peers can tell a restarted node from a replay of the
 //! old one. Same file format as Heartbeat's `/var/lib/heartbeat/hb_generation` (the number
-//! right-aligned in 15 characters plus a newline), so an operator can carry it over.
+//! right-aligned in 15 characters plus a newline), so an operator can carry it over. The node's
+//! UUID (`hb_uuid`, 16 raw bytes) lives beside it.
 
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand::TryRng;
 
 pub const FILE_NAME: &str = "hb_generation";
 
@@ -52,17 +55,53 @@ pub fn bump(state_dir: &Path) -> Result<(u64, Previous), GenerationError> {
     Ok((next, found))
 }
 
+/// Heartbeat's `hb_uuid`: 16 raw bytes naming this node on the wire (`srcuuid`), generated
+/// from the OS's CSPRNG on first start and kept in the state directory.
+pub const UUID_FILE: &str = "hb_uuid";
+
+/// Reads this node's UUID, creating it on first start.
+pub fn node_uuid(state_dir: &Path) -> Result<[u8; 16], GenerationError> {
+    let path = state_dir.join(UUID_FILE);
+    if let Ok(bytes) = fs::read(&path)
+        && let Ok(uuid) = <[u8; 16]>::try_from(bytes.as_slice())
+    {
+        return Ok(uuid);
+    }
+    let mut uuid = [0u8; 16];
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut uuid)
+        .map_err(|e| GenerationError::Write {
+            path: path.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    // RFC 4122 version 4, as libuuid's uuid_generate makes.
+    uuid[6] = (uuid[6] & 0x0f) | 0x40;
+    uuid[8] = (uuid[8] & 0x3f) | 0x80;
+    write_durably(&path, &uuid).map_err(|source| GenerationError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(uuid)
+}
+
 fn write(path: &Path, generation: u64) -> std::io::Result<()> {
+    write_durably(path, format!("{generation:>15}\n").as_bytes())
+}
+
+/// Writes through a temporary file, fsyncs it and the directory: a power cut leaves the old
+/// file or the new one, never a torn one.
+fn write_durably(path: &Path, content: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{FILE_NAME}.tmp"));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or(FILE_NAME);
+    let tmp = dir.join(format!(".{name}.tmp"));
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o644)
         .open(&tmp)?;
-    file.write_all(format!("{generation:>15}\n").as_bytes())?;
+    file.write_all(content)?;
     file.sync_all()?;
     fs::rename(&tmp, path)?;
     // The rename itself must survive a crash too.
@@ -86,6 +125,17 @@ mod tests {
             "     1795346705\n"
         );
         assert_eq!(bump(dir.path()).unwrap().0, 1795346706);
+    }
+
+    #[test]
+    fn the_uuid_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = node_uuid(dir.path()).unwrap();
+        assert_eq!(first[6] >> 4, 4, "version 4");
+        assert_eq!(node_uuid(dir.path()).unwrap(), first);
+        assert_eq!(fs::read(dir.path().join(UUID_FILE)).unwrap(), first);
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(node_uuid(other.path()).unwrap(), first);
     }
 
     #[test]
