@@ -10,3 +10,4 @@ pub mod membership;
 pub mod script;
 pub mod seqtrack;
 pub mod vip;
+pub mod wire;
