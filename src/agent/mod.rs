@@ -3,6 +3,7 @@
 //! (`membership`) — so the protocol's rules are tested without sockets or clocks. This module
 //! never imports the controller side (`render`, `lab`, transport, controller).
 
+pub mod auth;
 pub mod control;
 pub mod generation;
 pub mod media;
