@@ -3,6 +3,7 @@
 //! (`membership`) — so the protocol's rules are tested without sockets or clocks. This module
 //! never imports the controller side (`render`, `lab`, transport, controller).
 
+pub mod auth;
 pub mod control;
 pub mod executor;
 pub mod generation;
@@ -12,3 +13,4 @@ pub mod resources;
 pub mod script;
 pub mod seqtrack;
 pub mod vip;
+pub mod wire;
