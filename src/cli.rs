@@ -162,9 +162,51 @@ pub struct AgentCli {
 
 #[derive(Debug, Subcommand)]
 pub enum AgentCommand {
+    /// Run the cluster agent (in the foreground; systemd or the init script backgrounds it).
+    Run {
+        #[arg(long, default_value = "/etc/ha.d")]
+        config_dir: PathBuf,
+        #[arg(long, default_value = "/var/lib/hadeploy-agent")]
+        state_dir: PathBuf,
+        #[arg(long, default_value = crate::agent::control::DEFAULT_PATH)]
+        control: PathBuf,
+    },
     /// Parse ha.cf, haresources and authkeys with the real daemon's rules and report problems.
     CheckConfig {
         #[arg(long, default_value = "/etc/ha.d")]
         config_dir: PathBuf,
+    },
+    /// Nodes, links, resources and counters of the running agent (like cl_status).
+    Status {
+        /// One JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = crate::agent::control::DEFAULT_PATH)]
+        control: PathBuf,
+    },
+    /// Hand every resource this node holds to a peer (hb_standby all).
+    Standby {
+        #[arg(long, default_value = crate::agent::control::DEFAULT_PATH)]
+        control: PathBuf,
+    },
+    /// Ask the peers to hand every resource to this node (hb_takeover all).
+    Takeover {
+        #[arg(long, default_value = crate::agent::control::DEFAULT_PATH)]
+        control: PathBuf,
+    },
+    /// Stop the resources and VIPs the agent may have left running (the unit's ExecStopPost,
+    /// after a crash); does nothing for groups this node does not hold.
+    Release {
+        #[arg(long, default_value = "/etc/ha.d")]
+        config_dir: PathBuf,
+    },
+    /// Decode heartbeat datagrams from a pcap file (or one raw datagram), showing every field
+    /// and whether the signatures verify.
+    Decode {
+        #[arg(long, default_value = "/etc/ha.d/authkeys")]
+        authkeys: PathBuf,
+        /// A pcap file, or `-` for standard input.
+        #[arg(default_value = "-")]
+        input: PathBuf,
     },
 }

@@ -520,15 +520,15 @@ impl Agent {
                 }
                 Change::CommUp => {
                     log(6, "communication with the cluster is up");
-                    if let Some(peer) = self
+                    let live_peer = self
                         .peers()
                         .find(|p| {
                             self.membership
                                 .status(p)
                                 .is_some_and(NodeStatus::is_alive)
                         })
-                        .cloned()
-                    {
+                        .cloned();
+                    if let Some(peer) = live_peer {
                         self.send(vec![
                             ("t".into(), "reqnodes".into()),
                             ("dest".into(), peer),
@@ -966,4 +966,63 @@ async fn serve_control(listener: UnixListener, calls: mpsc::Sender<ControlCall>)
             }
         });
     }
+}
+
+/// The `status` answer as an operator reads it: nodes, links, resources, counters.
+pub fn status_table(status: &serde_json::Value) -> String {
+    use std::fmt::Write;
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_string();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "node {} (generation {}), communication {}, resources: {}",
+        text(&status["node"]),
+        status["generation"],
+        if status["comm_up"].as_bool() == Some(true) {
+            "up"
+        } else {
+            "not up yet"
+        },
+        text(&status["rscstatus"]),
+    );
+    let _ = writeln!(out, "\nNODE             STATUS");
+    for node in status["nodes"].as_array().into_iter().flatten() {
+        let me = if node["self"].as_bool() == Some(true) {
+            " (this node)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "{:<16} {}{me}",
+            text(&node["name"]),
+            text(&node["status"])
+        );
+    }
+    let links = status["links"].as_array().into_iter().flatten();
+    let _ = writeln!(out, "\nLINK                         STATUS");
+    for link in links {
+        let _ = writeln!(
+            out,
+            "{:<28} {}",
+            format!("{}:{}", text(&link["node"]), text(&link["link"])),
+            text(&link["status"])
+        );
+    }
+    let _ = writeln!(out, "\nHELD GROUP                   SINCE (unix ms)");
+    for group in status["resources"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "{:<28} {}",
+            text(&group["group"]),
+            group["since_unix_ms"]
+        );
+    }
+    let _ = writeln!(out, "\nCOUNTERS");
+    if let Some(counters) = status["counters"].as_object() {
+        for (name, value) in counters {
+            let _ = writeln!(out, "  {name:<20} {value}");
+        }
+    }
+    out
 }

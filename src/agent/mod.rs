@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod control;
+pub mod daemon;
 pub mod executor;
 pub mod generation;
 pub mod media;

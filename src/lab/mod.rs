@@ -560,7 +560,7 @@ pub fn inventory_text(lab: &Lab) -> String {
         .map(|n| n.heartbeat_iface.as_str())
         .unwrap_or("eth1");
     format!(
-        "# hadeploy lab `{name}`: {count} {flavor} nodes, written by `hadeploy lab up`.\n# Service network {svc} (VIPs {vip_lo}-{vip_hi}); heartbeat link {hb}.\nall:\n  vars:\n    ansible_user: root\n    ansible_ssh_private_key_file: {key}\n  children:\n    lab:\n      hosts:\n{hosts}      vars:\n        ha_vips: [{vip}/24]\n        ha_resources: [nginx]\n        ha_preferred_node: node1\n        ha_heartbeat_interface: {heartbeat_iface}\n        ha_heartbeat_private: true\n        ha_keepalive: 1\n        ha_warntime: 3\n        ha_deadtime: 5\n        ha_initdead: 10\n",
+        "# hadeploy lab `{name}`: {count} {flavor} nodes, written by `hadeploy lab up`.\n# Service network {svc} (VIPs {vip_lo}-{vip_hi}); heartbeat link {hb}.\nall:\n  vars:\n    ansible_user: root\n    ansible_ssh_private_key_file: {key}\n  children:\n    lab:\n      hosts:\n{hosts}      vars:\n        ha_vips: [{vip}/24]\n        ha_resources: [nginx]\n        ha_preferred_node: node1\n        ha_heartbeat_interface: {heartbeat_iface}\n        ha_heartbeat_private: true\n        ha_keepalive: 200ms\n        ha_warntime: 500ms\n        ha_deadtime: 1\n        ha_initdead: 3\n",
         name = lab.name,
         count = lab.nodes.len(),
         flavor = lab.flavor,

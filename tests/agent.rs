@@ -1,0 +1,244 @@
+//! The agent on real lab nodes, deployed by `hadeploy apply`: the VIP and nginx come up on the
+//! preferred node, and after every kind of failure — standby, takeover, SIGTERM, SIGKILL of
+//! the agent, a crashed container, a hung one, pulled cables — the cluster settles with the VIP
+//! on exactly one node, nginx running only there, and HTTP through the VIP answered by it.
+//! How long clients waited is printed for the record, never asserted against the clock.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use hadeploy::cli::LabFlavor;
+use hadeploy::lab::{self, Fault};
+
+use crate::support::{LabGuard, hadeploy, http_get, stderr, stdout};
+
+/// How long any settling may take before the test gives up (generous: a loaded CI machine).
+const SETTLE: Duration = Duration::from_secs(30);
+
+struct Cluster {
+    guard: LabGuard,
+    nodes: Vec<String>,
+    vip: Ipv4Addr,
+}
+
+impl Cluster {
+    /// A lab of `count` nodes with the cluster applied and the VIP served by node1.
+    fn up(name: &str, count: u8) -> Cluster {
+        let guard = LabGuard::up(name, count, LabFlavor::Systemd);
+        let inventory = guard.lab.inventory_path();
+        let ssh_config = guard.lab.ssh_config_path();
+        let out = hadeploy(&[
+            "apply",
+            "--ssh-config",
+            ssh_config.to_str().unwrap(),
+            inventory.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "apply failed:\n{}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let cluster = Cluster {
+            nodes: (1..=count).map(|i| format!("node{i}")).collect(),
+            vip: guard.lab.vip,
+            guard,
+        };
+        cluster.settled_on("node1", "after apply");
+        cluster
+    }
+
+    fn sh(&self, node: &str, script: &str) -> String {
+        self.guard.exec(node, script).1
+    }
+
+    /// Nodes that have the VIP configured right now (paused nodes are skipped).
+    fn vip_holders(&self) -> Vec<String> {
+        let needle = format!(" {}/", self.vip);
+        self.nodes
+            .iter()
+            .filter(|n| {
+                self.guard
+                    .lab
+                    .node(n)
+                    .is_ok_and(|node| !lab::docker::is_paused(&node.container))
+            })
+            .filter(|n| self.sh(n, "ip -o -4 addr show").contains(&needle))
+            .cloned()
+            .collect()
+    }
+
+    fn nginx_running_on(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| {
+                self.guard
+                    .lab
+                    .node(n)
+                    .is_ok_and(|node| !lab::docker::is_paused(&node.container))
+            })
+            .filter(|n| self.sh(n, "pgrep -x nginx >/dev/null && echo yes").contains("yes"))
+            .cloned()
+            .collect()
+    }
+
+    fn answered_by(&self) -> Option<String> {
+        let body = http_get(self.vip, Duration::from_millis(500))?;
+        self.nodes.iter().find(|n| body.contains(n.as_str())).cloned()
+    }
+
+    /// Waits until `node` alone holds the VIP, runs nginx and answers through the VIP.
+    /// Returns how long that took.
+    fn settled_on(&self, node: &str, after: &str) -> Duration {
+        let began = Instant::now();
+        loop {
+            let answered = self.answered_by();
+            if answered.as_deref() == Some(node)
+                && self.vip_holders() == [node]
+                && self.nginx_running_on() == [node]
+            {
+                return began.elapsed();
+            }
+            if began.elapsed() > SETTLE {
+                panic!(
+                    "{after}: expected {node} alone to serve the VIP; answered by {answered:?}, VIP on {:?}, nginx on {:?}\n{}",
+                    self.vip_holders(),
+                    self.nginx_running_on(),
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until some node other than `not` alone serves; returns it and the wait.
+    fn settled_away_from(&self, not: &str, after: &str) -> (String, Duration) {
+        let began = Instant::now();
+        loop {
+            if let Some(node) = self.answered_by()
+                && node != not
+                && self.vip_holders() == [node.clone()]
+                && self.nginx_running_on() == [node.clone()]
+            {
+                return (node, began.elapsed());
+            }
+            if began.elapsed() > SETTLE {
+                panic!(
+                    "{after}: expected a node other than {not} to serve; VIP on {:?}\n{}",
+                    self.vip_holders(),
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn agent(&self, node: &str, args: &str) -> (i32, String) {
+        self.guard
+            .exec(node, &format!("/usr/local/sbin/hadeploy-agent {args} 2>&1"))
+    }
+
+    fn status(&self, node: &str) -> serde_json::Value {
+        let (code, out) = self.agent(node, "status --json");
+        assert_eq!(code, 0, "{node}: status: {out}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{node}: status JSON: {e}: {out}"))
+    }
+
+    fn logs(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| {
+                format!(
+                    "--- {n}\n{}",
+                    self.sh(n, "journalctl -u hadeploy-agent --no-pager -n 40 2>&1")
+                )
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn lab_agent_pair_survives_every_failure() {
+    let c = Cluster::up("t-agent2", 2);
+
+    // Both agents see each other active; node1 holds the group since a known time.
+    for node in ["node1", "node2"] {
+        let status = c.status(node);
+        let states: Vec<&str> = status["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(states, ["active", "active"], "{node}: {status}");
+    }
+    let status = c.status("node1");
+    assert_eq!(status["rscstatus"], "local");
+    assert!(status["resources"][0]["since_unix_ms"].as_u64().unwrap() > 0);
+    let (code, table) = c.agent("node1", "status");
+    assert_eq!(code, 0);
+    assert!(table.contains("node2") && table.contains("active"), "{table}");
+
+    // Standby and takeover (hb_standby / hb_takeover).
+    let (code, out) = c.agent("node1", "standby");
+    assert_eq!(code, 0, "{out}");
+    let t = c.settled_on("node2", "standby on node1");
+    eprintln!("standby: served by node2 after {t:?}");
+    let (code, out) = c.agent("node1", "takeover");
+    assert_eq!(code, 0, "{out}");
+    let t = c.settled_on("node1", "takeover on node1");
+    eprintln!("takeover: served by node1 after {t:?}");
+    let (code, out) = c.agent("node2", "standby");
+    assert_ne!(code, 0, "node2 holds nothing: standby must say so");
+    assert!(out.contains("holds none"), "{out}");
+
+    // SIGTERM: hands over at once; failback (auto_failback on) when it returns.
+    c.sh("node1", "systemctl stop hadeploy-agent");
+    let t = c.settled_on("node2", "SIGTERM of node1's agent");
+    eprintln!("SIGTERM: served by node2 after {t:?}");
+    c.sh("node1", "systemctl start hadeploy-agent");
+    let t = c.settled_on("node1", "node1's agent started again");
+    eprintln!("failback after restart: {t:?}");
+
+    // SIGKILL of the agent: ExecStopPost releases, systemd restarts it, it negotiates.
+    c.sh("node1", "systemctl kill -s KILL hadeploy-agent");
+    let t = c.settled_on("node1", "SIGKILL of node1's agent and its restart");
+    eprintln!("SIGKILL: node1 serving again after {t:?}");
+
+    // A crashed container: node2 takes over; node1 boots again and gets its group back.
+    lab::inject(&c.guard.lab, "node1", Fault::Crash).unwrap();
+    let (_, t) = c.settled_away_from("node1", "docker kill node1");
+    eprintln!("crash: served by node2 after {t:?}");
+    lab::inject(&c.guard.lab, "node1", Fault::Start).unwrap();
+    c.settled_on("node1", "node1 booted again");
+
+    // A hung node: node2 takes over; on resume exactly one node keeps the VIP.
+    lab::inject(&c.guard.lab, "node1", Fault::Hang).unwrap();
+    let (_, t) = c.settled_away_from("node1", "docker pause node1");
+    eprintln!("pause: served by node2 after {t:?}");
+    lab::inject(&c.guard.lab, "node1", Fault::Resume).unwrap();
+    c.settled_on("node1", "node1 resumed (home node keeps the group)");
+
+    // Both cables pulled: node2 serves; plugged back, one owner, re-announced.
+    lab::inject(&c.guard.lab, "node1", Fault::UnplugAll).unwrap();
+    let (_, t) = c.settled_away_from("node1", "all of node1's cables pulled");
+    eprintln!("cables pulled: served by node2 after {t:?}");
+    lab::inject(&c.guard.lab, "node1", Fault::Plug).unwrap();
+    c.settled_on("node1", "cables back (partition healed)");
+
+    // No agent logged a crash of its own.
+    let logs = c.logs();
+    assert!(!logs.contains("panicked"), "{logs}");
+}
+
+#[test]
+fn lab_agent_three_nodes_one_survivor_takes_over() {
+    let c = Cluster::up("t-agent3", 3);
+    let status = c.status("node3");
+    assert_eq!(status["nodes"].as_array().unwrap().len(), 3, "{status}");
+    lab::inject(&c.guard.lab, "node1", Fault::Crash).unwrap();
+    let (taker, t) = c.settled_away_from("node1", "docker kill node1");
+    eprintln!("3 nodes, crash: served by {taker} after {t:?}");
+    lab::inject(&c.guard.lab, "node1", Fault::Start).unwrap();
+    c.settled_on("node1", "node1 booted again");
+}
