@@ -8,6 +8,7 @@ pub mod control;
 pub mod generation;
 pub mod media;
 pub mod membership;
+pub mod pcap;
 pub mod script;
 pub mod seqtrack;
 pub mod vip;
