@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod control;
+pub mod decode;
 pub mod generation;
 pub mod media;
 pub mod membership;
