@@ -190,6 +190,10 @@ fn every_vector_message_decodes_verifies_and_reencodes_identically() {
         assert_eq!(m.seq().is_some(), !ns, "{what}");
         assert_eq!(m.ld().is_some(), !ns, "{what}");
         assert!(m.srcuuid().is_some(), "{what}");
+        assert!(m.hg().is_some(), "{what}");
+        assert_eq!(m.msg_type() == Some("status"), m.dt().is_some(), "{what}");
+        // heartbeat adds destuuid exactly when the creator set dest.
+        assert_eq!(m.dest().is_some(), m.get("destuuid").is_some(), "{what}");
     }
 }
 
