@@ -144,10 +144,7 @@ impl Agent {
         }
         let kind = message.msg_type().unwrap_or_default().to_string();
         let control = kind.starts_with("NS_");
-        if let Some(uuid) = message
-            .dest()
-            .and_then(|d| self.peers_uuid.get(d).copied())
-        {
+        if let Some(uuid) = message.dest().and_then(|d| self.peers_uuid.get(d).copied()) {
             message.push("destuuid", Value::Binary(uuid.to_vec()));
         }
         message.push_str("src", &self.settings.node);
@@ -164,12 +161,12 @@ impl Agent {
         let ttl = self.settings.hopfudge as usize + self.settings.nodes.len();
         message.push_str("ttl", &ttl.to_string());
         let datagram = match auth::sign(&message, &self.settings.keys, self.settings.msgfmt) {
-                Ok(d) => d,
-                Err(e) => {
-                    log(3, &format!("cannot encode a {kind} message: {e}"));
-                    return;
-                }
-            };
+            Ok(d) => d,
+            Err(e) => {
+                log(3, &format!("cannot encode a {kind} message: {e}"));
+                return;
+            }
+        };
         if !control {
             if self.history.len() == HISTORY {
                 self.history.pop_front();
@@ -209,7 +206,10 @@ impl Agent {
             } else {
                 String::new()
             };
-            log(4, &format!("dropped a datagram: {kind}: {}{extra}", detail()));
+            log(
+                4,
+                &format!("dropped a datagram: {kind}: {}{extra}", detail()),
+            );
             *entry = (now, 1);
         } else {
             entry.1 += 1;
@@ -522,18 +522,11 @@ impl Agent {
                     log(6, "communication with the cluster is up");
                     let live_peer = self
                         .peers()
-                        .find(|p| {
-                            self.membership
-                                .status(p)
-                                .is_some_and(NodeStatus::is_alive)
-                        })
+                        .find(|p| self.membership.status(p).is_some_and(NodeStatus::is_alive))
                         .cloned();
                     if let Some(peer) = live_peer {
-                        self.send(vec![
-                            ("t".into(), "reqnodes".into()),
-                            ("dest".into(), peer),
-                        ])
-                        .await;
+                        self.send(vec![("t".into(), "reqnodes".into()), ("dest".into(), peer)])
+                            .await;
                     }
                     self.resources.comm_up(now)
                 }
@@ -576,7 +569,11 @@ impl Agent {
                 Output::Acquire(groups, why) => {
                     log(
                         6,
-                        &format!("acquiring {} ({})", self.group_names(&groups), why_text(&why)),
+                        &format!(
+                            "acquiring {} ({})",
+                            self.group_names(&groups),
+                            why_text(&why)
+                        ),
                     );
                     let work = self.steps_of(&groups);
                     let executor = self.settings.executor.clone();
@@ -606,7 +603,11 @@ impl Agent {
                 Output::Release(groups, why) => {
                     log(
                         6,
-                        &format!("releasing {} ({})", self.group_names(&groups), why_text(&why)),
+                        &format!(
+                            "releasing {} ({})",
+                            self.group_names(&groups),
+                            why_text(&why)
+                        ),
                     );
                     let work = self.steps_of(&groups);
                     let executor = self.settings.executor.clone();
@@ -811,19 +812,19 @@ pub async fn run(
             "auto_failback legacy: resources are negotiated as with `auto_failback off`",
         );
     }
-    // VIPs this node may hold are removed first: an agent that died may have left them, and
-    // only the negotiation below decides who holds them now.
-    let all_vips: Vec<VipSpec> = settings
-        .groups
-        .iter()
-        .flat_map(|g| g.steps.iter())
-        .filter_map(|s| match s {
-            Step::Vip(spec) => Some(spec.clone()),
-            Step::Script { .. } => None,
-        })
-        .collect();
-    for e in executor::remove_vips(&all_vips).await {
-        log(4, &format!("removing a stale VIP: {e}"));
+    // Nothing runs here until the negotiation says this node holds it: an agent that died may
+    // have left VIPs behind, and a service may have been started by hand or at boot.
+    for group in &settings.groups {
+        let mut events = Vec::new();
+        settings
+            .executor
+            .stop_group(&group.steps, &mut events)
+            .await;
+        for e in events {
+            if let Err(why) = e.outcome {
+                log(4, &format!("stopping {} at start-up: {why}", e.resource));
+            }
+        }
     }
 
     let now = Instant::now();

@@ -211,19 +211,6 @@ pub async fn refresh_vips(specs: &[VipSpec], announce: bool) -> Vec<String> {
     errors
 }
 
-/// Removes these VIPs if present (at start-up: an agent that died may have left them).
-pub async fn remove_vips(specs: &[VipSpec]) -> Vec<String> {
-    let mut errors = Vec::new();
-    for spec in specs {
-        if let Ok(vip) = spec.resolve().await
-            && let Err(e) = vip.remove().await
-        {
-            errors.push(e.to_string());
-        }
-    }
-    errors
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -93,7 +93,10 @@ fn write(path: &Path, generation: u64) -> std::io::Result<()> {
 fn write_durably(path: &Path, content: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or(FILE_NAME);
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(FILE_NAME);
     let tmp = dir.join(format!(".{name}.tmp"));
     let mut file = fs::OpenOptions::new()
         .write(true)

@@ -22,26 +22,8 @@ pub const MAX_DATAGRAM: usize = 64 * 1024;
 /// Inbound datagrams queued for the protocol loop before new ones are dropped.
 const INBOUND_QUEUE: usize = 512;
 
-/// One ha.cf media line, resolved to what the sockets need.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Medium {
-    Ucast {
-        iface: String,
-        peer: Ipv4Addr,
-        port: u16,
-    },
-    Bcast {
-        iface: String,
-        port: u16,
-    },
-    Mcast {
-        iface: String,
-        group: Ipv4Addr,
-        port: u16,
-        ttl: u8,
-        loopback: bool,
-    },
-}
+/// One ha.cf media line (the config model is what the sockets need).
+pub use crate::config::heartbeat::hacf::Medium;
 
 impl Medium {
     pub fn iface(&self) -> &str {

@@ -12,6 +12,7 @@ pub mod executor;
 pub mod generation;
 pub mod media;
 pub mod membership;
+pub mod node;
 pub mod pcap;
 pub mod resources;
 pub mod script;

@@ -117,6 +117,9 @@ struct PeerView {
     known: bool,
     holds: GroupSet,
     stable: bool,
+    /// It (re)joined and has not been offered its groups back yet: auto_failback applies
+    /// when a home node returns, not after every hand-off (a standby must stick).
+    failback_due: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -351,7 +354,10 @@ impl ResourceManager {
             return Vec::new();
         };
         view.alive = true;
-        view.known = true;
+        if !view.known {
+            view.known = true;
+            view.failback_due = true;
+        }
         if info == Some("mach_down") {
             view.holds.extend(groups);
         } else {
@@ -686,21 +692,24 @@ impl ResourceManager {
             return out;
         }
 
-        // auto_failback on: hand a returned home node its groups back.
+        // auto_failback on: hand a returned home node its groups back, once per return.
         if self.failback == Failback::On {
+            let returned: Vec<String> = self
+                .live_peers()
+                .filter(|(_, v)| v.known && v.stable && v.failback_due)
+                .map(|(n, _)| n.clone())
+                .collect();
             let give: GroupSet = self
                 .held
                 .iter()
                 .copied()
-                .filter(|&g| {
-                    let home = &self.groups[g].home;
-                    *home != self.me
-                        && self
-                            .peers
-                            .get(home)
-                            .is_some_and(|v| v.alive && v.known && v.stable)
-                })
+                .filter(|&g| returned.contains(&self.groups[g].home))
                 .collect();
+            for node in &returned {
+                if let Some(view) = self.peers.get_mut(node) {
+                    view.failback_due = false;
+                }
+            }
             if !give.is_empty() {
                 let hold = Hold::Foreign;
                 self.standby = Standby::Asked {
@@ -857,6 +866,31 @@ mod tests {
         );
         assert!(n2.held().is_empty());
         assert_eq!(n1.held(), &set(&[0]));
+    }
+
+    #[test]
+    fn with_failback_on_a_standby_sticks() {
+        let now = Instant::now();
+        // node2 took node1's group by standby: node1 is up all along, not returning.
+        let mut n2 = pair("node2", Failback::On);
+        n2.peer_alive("node1");
+        n2.comm_up(now);
+        n2.peer_resource("node1", Hold::Local, Some(true), None, now);
+        n2.peer_ask("node1", Hold::All, "me", now);
+        n2.peer_resource("node1", Hold::None, Some(false), Some("standby"), now);
+        n2.peer_ask("node1", Hold::All, "done", now);
+        let out = n2.acquired(&set(&[0]), now);
+        assert!(
+            !sent(&out)
+                .iter()
+                .any(|m| m.contains("ask_resources rsc_hold=foreign"))
+        );
+        let out = n2.peer_resource("node1", Hold::None, Some(true), None, now);
+        assert!(out.is_empty(), "no failback: {out:?}");
+        // node1 restarts: now it is offered its group back.
+        n2.peer_alive("node1");
+        let out = n2.peer_resource("node1", Hold::None, Some(true), None, now);
+        assert_eq!(sent(&out), ["t=ask_resources rsc_hold=foreign info=me"]);
     }
 
     #[test]

@@ -1,6 +1,123 @@
 //! The three files in /etc/ha.d that Heartbeat 3.0.6 runs on — ha.cf, haresources, authkeys —
 //! as typed models with parsers that follow the real daemon's rules (PROTOCOL.md §6), so the
 //! agent reads exactly what the real daemon would and the controller can prove that what it
-//! renders parses back to what it meant.
+//! renders parses back to what it meant. Errors and warnings name the file and line; nothing
+//! is printed here.
 
 pub mod authkeys;
+pub mod hacf;
+pub mod haresources;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use authkeys::AuthKeys;
+pub use hacf::HaCf;
+pub use haresources::Haresources;
+
+/// Where a diagnostic points: a file and a 1-based line (0 for the file as a whole).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}", self.file.display())
+        } else {
+            write!(f, "{}:{}", self.file.display(), self.line)
+        }
+    }
+}
+
+/// A file the daemon would refuse, and why, with the fix.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{at}: {message}")]
+pub struct ConfigError {
+    pub at: Location,
+    pub message: String,
+}
+
+/// Something accepted that the operator should know about (a directive ignored, an order
+/// that does not do what it seems to).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning {
+    pub at: Location,
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.at, self.message)
+    }
+}
+
+/// Files larger than this are not configuration; refusing them keeps a wrong path (a log, a
+/// binary) from being read whole.
+const MAX_FILE: u64 = 1024 * 1024;
+
+/// Reads a configuration file as text.
+pub fn read(path: &Path) -> Result<String, ConfigError> {
+    let at = Location {
+        file: path.to_path_buf(),
+        line: 0,
+    };
+    let fail = |message: String| ConfigError {
+        at: at.clone(),
+        message,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    if meta.len() > MAX_FILE {
+        return Err(fail(format!(
+            "{} bytes: too large for a configuration file",
+            meta.len()
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| fail("not UTF-8 text".into()))
+}
+
+/// All three files of one node, checked against each other.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeartbeatConfig {
+    pub hacf: HaCf,
+    pub haresources: Haresources,
+    pub authkeys: AuthKeys,
+}
+
+impl HeartbeatConfig {
+    /// Reads `ha.cf`, `haresources` and `authkeys` from `dir` with the real daemon's rules.
+    pub fn load(dir: &Path) -> Result<(Self, Vec<Warning>), ConfigError> {
+        let mut warnings = Vec::new();
+        let hacf_path = dir.join("ha.cf");
+        let hacf = HaCf::parse(&read(&hacf_path)?, &hacf_path, &mut warnings)?;
+        let haresources_path = dir.join("haresources");
+        let haresources = Haresources::parse(&read(&haresources_path)?, &haresources_path)?;
+        let authkeys = authkeys::load(&dir.join("authkeys"))?;
+        for group in &haresources.groups {
+            if !hacf.nodes.contains(&group.node) {
+                return Err(ConfigError {
+                    at: Location {
+                        file: haresources_path.clone(),
+                        line: group.line,
+                    },
+                    message: format!(
+                        "node `{}` is not a cluster node; ha.cf names {}",
+                        group.node,
+                        hacf.nodes.join(", ")
+                    ),
+                });
+            }
+        }
+        Ok((
+            Self {
+                hacf,
+                haresources,
+                authkeys,
+            },
+            warnings,
+        ))
+    }
+}

@@ -1,0 +1,246 @@
+//! From /etc/ha.d to a running agent: which node this is (`nodeinfo`, else `uname -n`,
+//! lower-cased, as Heartbeat decides), the daemon's settings built from the parsed files, the
+//! summary `check-config` prints, the release that runs after a crash (the unit's
+//! ExecStopPost), and the signals that stop the agent gracefully.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use super::auth::MsgFmt;
+use super::daemon::{GroupSpec, Settings};
+use super::executor::{Executor, Step, Timeouts};
+use super::membership::Timers;
+use super::resources::Failback;
+use super::script::Lookup;
+use super::vip::VipSpec;
+use crate::config::heartbeat::hacf::{AutoFailback, Medium, MsgFormat};
+use crate::config::heartbeat::haresources::{AddressAgent, Resource};
+use crate::config::heartbeat::{ConfigError, HeartbeatConfig, Location, Warning, authkeys};
+
+pub use authkeys::load as load_authkeys;
+
+/// This node's Heartbeat name: the first line of `nodeinfo` when present, else the kernel's
+/// host name; lower-cased.
+pub fn node_name(config_dir: &Path) -> String {
+    let from = |path: &Path| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| t.lines().next().map(|l| l.trim().to_ascii_lowercase()))
+            .filter(|n| !n.is_empty())
+    };
+    from(&config_dir.join("nodeinfo"))
+        .or_else(|| from(Path::new("/proc/sys/kernel/hostname")))
+        .unwrap_or_default()
+}
+
+fn step(resource: &Resource) -> Step {
+    match resource {
+        Resource::Address {
+            agent,
+            ip,
+            prefix,
+            iface,
+            broadcast,
+        } => Step::Vip(VipSpec {
+            address: *ip,
+            prefix: *prefix,
+            interface: iface.clone(),
+            broadcast: *broadcast,
+            alias: *agent == AddressAgent::IPaddr,
+        }),
+        Resource::Script { name, args } => Step::Script {
+            name: name.clone(),
+            args: args.clone(),
+        },
+    }
+}
+
+fn executor(config_dir: &Path) -> Executor {
+    Executor {
+        lookup: Lookup {
+            resource_d: config_dir.join("resource.d"),
+            ..Lookup::default()
+        },
+        timeouts: Timeouts::default(),
+    }
+}
+
+fn groups(config: &HeartbeatConfig) -> Vec<GroupSpec> {
+    config
+        .haresources
+        .groups
+        .iter()
+        .map(|g| GroupSpec {
+            home: g.node.clone(),
+            steps: g.resources.iter().map(step).collect(),
+        })
+        .collect()
+}
+
+/// Reads the configuration and checks that this node belongs to the cluster.
+fn load_checked(config_dir: &Path) -> Result<(HeartbeatConfig, String, Vec<Warning>), ConfigError> {
+    let (config, warnings) = HeartbeatConfig::load(config_dir)?;
+    let me = node_name(config_dir);
+    if !config.hacf.nodes.contains(&me) {
+        return Err(ConfigError {
+            at: Location {
+                file: config_dir.join("ha.cf"),
+                line: 0,
+            },
+            message: format!(
+                "this node is `{me}` (uname -n) but the node lines name {}; add `node {me}` or write the name Heartbeat should use into {}",
+                config.hacf.nodes.join(", "),
+                config_dir.join("nodeinfo").display()
+            ),
+        });
+    }
+    Ok((config, me, warnings))
+}
+
+/// The daemon's settings and media from `config_dir`.
+pub fn load(
+    config_dir: &Path,
+    state_dir: &Path,
+) -> Result<(Settings, Vec<Medium>, Vec<Warning>), ConfigError> {
+    let (config, me, warnings) = load_checked(config_dir)?;
+    let hacf = &config.hacf;
+    let settings = Settings {
+        node: me,
+        nodes: hacf.nodes.clone(),
+        timers: Timers {
+            keepalive: hacf.keepalive.as_std(),
+            warntime: hacf.warntime.as_std(),
+            deadtime: hacf.deadtime.as_std(),
+            initdead: hacf.initdead.as_std(),
+        },
+        keys: config.authkeys.clone(),
+        msgfmt: match hacf.msgfmt {
+            MsgFormat::Classic => MsgFmt::Classic,
+            MsgFormat::Netstring => MsgFmt::Netstring,
+        },
+        hopfudge: u32::from(hacf.hopfudge),
+        groups: groups(&config),
+        failback: match hacf.auto_failback {
+            AutoFailback::On => Failback::On,
+            AutoFailback::Off => Failback::Off,
+            AutoFailback::Legacy => Failback::Legacy,
+        },
+        executor: executor(config_dir),
+        state_dir: state_dir.to_path_buf(),
+    };
+    Ok((settings, hacf.media.clone(), warnings))
+}
+
+fn millis(d: crate::config::duration::HbDuration) -> String {
+    format!("{} ms", d.as_millis())
+}
+
+/// `check-config`: the configuration as the agent understands it — never the keys.
+pub fn check(config_dir: &Path) -> Result<(String, Vec<Warning>), ConfigError> {
+    let (config, me, warnings) = load_checked(config_dir)?;
+    let hacf = &config.hacf;
+    let mut out = String::new();
+    let _ = writeln!(out, "node      {me} (one of {})", hacf.nodes.join(", "));
+    for medium in &hacf.media {
+        let _ = match medium {
+            Medium::Ucast { iface, peer, port } => {
+                writeln!(out, "medium    ucast {iface} → {peer}:{port}")
+            }
+            Medium::Bcast { iface, port } => writeln!(out, "medium    bcast {iface} port {port}"),
+            Medium::Mcast {
+                iface,
+                group,
+                port,
+                ttl,
+                loopback,
+            } => writeln!(
+                out,
+                "medium    mcast {iface} {group}:{port} ttl {ttl} loop {}",
+                u8::from(*loopback)
+            ),
+        };
+    }
+    let _ = writeln!(
+        out,
+        "timers    keepalive {}, warntime {}, deadtime {}, initdead {}",
+        millis(hacf.keepalive),
+        millis(hacf.warntime),
+        millis(hacf.deadtime),
+        millis(hacf.initdead)
+    );
+    let _ = writeln!(out, "failback  {:?}", hacf.auto_failback);
+    let active = config.authkeys.active_key();
+    let _ = writeln!(
+        out,
+        "auth      key {} ({}), {} key(s) accepted",
+        active.index,
+        active.method.name(),
+        config.authkeys.keys.len()
+    );
+    for group in &config.haresources.groups {
+        let _ = writeln!(
+            out,
+            "group     {} prefers {}: {}",
+            group.name(),
+            group.node,
+            group.texts.join(" ")
+        );
+    }
+    Ok((out, warnings))
+}
+
+/// After a crash: stops, right to left, every group whose VIP is still configured here. A
+/// graceful stop has already released everything, so then this finds nothing to do.
+pub async fn release(config_dir: &Path) -> Result<Vec<String>, ConfigError> {
+    let (config, _) = HeartbeatConfig::load(config_dir)?;
+    let executor = executor(config_dir);
+    let mut report = Vec::new();
+    for (group, spec) in config.haresources.groups.iter().zip(groups(&config)) {
+        let mut held = false;
+        for s in &spec.steps {
+            if let Step::Vip(vip) = s
+                && let Ok(resolved) = vip.resolve().await
+                && resolved.is_present().await
+            {
+                held = true;
+            }
+        }
+        if !held {
+            continue;
+        }
+        let mut events = Vec::new();
+        let stopped = executor.stop_group(&spec.steps, &mut events).await;
+        report.push(format!(
+            "released {}{}",
+            group.name(),
+            if stopped {
+                ""
+            } else {
+                " (some resources did not stop)"
+            }
+        ));
+        for e in events {
+            if let Err(why) = e.outcome {
+                report.push(format!("  {}: {why}", e.resource));
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Resolves on SIGTERM or SIGINT: both mean "hand over and stop".
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers the agent can only be killed; never resolve.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
