@@ -1,5 +1,6 @@
 //! The one integration test binary: every test that drives the built binaries or real lab nodes.
 
+mod agent;
 mod codec;
 mod inventory;
 mod lab;

@@ -498,8 +498,7 @@ impl Agent {
                         self.resources
                             .peer_gone(&node, reason == Reason::Shutdown, now)
                     } else if !from.is_alive() || reason == Reason::Restarted {
-                        self.resources.peer_alive(&node);
-                        Vec::new()
+                        self.resources.peer_alive(&node)
                     } else {
                         Vec::new()
                     }
@@ -882,6 +881,7 @@ pub async fn run(
     let mut keepalive_timer = tokio::time::interval(keepalive);
     keepalive_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     keepalive_timer.tick().await;
+    // Held VIPs are refreshed, and re-created interfaces noticed, on this one timer.
     let mut vip_timer = tokio::time::interval(executor::VIP_REFRESH);
     vip_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut shutdown = std::pin::pin!(shutdown);
@@ -930,6 +930,14 @@ pub async fn run(
                 agent.request_rexmits(now).await;
             }
             _ = vip_timer.tick() => {
+                match agent.media.reopen_if_changed() {
+                    Ok(changed) if !changed.is_empty() => log(
+                        5,
+                        &format!("interface {} was re-created: heartbeat sockets reopened", changed.join(", ")),
+                    ),
+                    Ok(_) => {}
+                    Err(e) => log(3, &format!("reopening the heartbeat media: {e}")),
+                }
                 let vips = agent.held_vips();
                 if !vips.is_empty() {
                     for e in executor::refresh_vips(&vips, false).await {

@@ -84,8 +84,23 @@ struct Sender {
 
 /// The open media: send to all, receive from the queue returned by `open`.
 pub struct Media {
+    specs: Vec<Medium>,
     senders: Vec<Sender>,
+    receivers: Vec<tokio::task::JoinHandle<()>>,
+    /// Each interface's index when its sockets were opened: SO_BINDTODEVICE pins a socket to
+    /// that index, so an interface that is re-created (a hot-plugged NIC, a container's
+    /// network reconnected) needs new sockets.
+    indexes: BTreeMap<String, u32>,
+    tx: mpsc::Sender<Inbound>,
     pub counters: Arc<MediaCounters>,
+}
+
+impl Drop for Media {
+    fn drop(&mut self) {
+        for task in &self.receivers {
+            task.abort();
+        }
+    }
 }
 
 /// An interface's index and first IPv4 address and broadcast address.
@@ -139,16 +154,47 @@ fn udp_socket<'a>(
 impl Media {
     /// Opens every medium. Returns the media (for sending) and the inbound queue.
     pub fn open(media: &[Medium]) -> Result<(Media, mpsc::Receiver<Inbound>), MediaError> {
-        let counters = Arc::new(MediaCounters::default());
         let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
+        let mut opened = Media {
+            specs: media.to_vec(),
+            senders: Vec::new(),
+            receivers: Vec::new(),
+            indexes: BTreeMap::new(),
+            tx,
+            counters: Arc::new(MediaCounters::default()),
+        };
+        opened.build()?;
+        Ok((opened, rx))
+    }
+
+    /// Reopens the sockets when an interface was re-created since they were opened. Returns
+    /// the interfaces that changed; an interface that is gone right now keeps the old sockets
+    /// (they will fail until it returns).
+    pub fn reopen_if_changed(&mut self) -> Result<Vec<String>, MediaError> {
+        let mut changed = Vec::new();
+        for (iface, index) in &self.indexes {
+            match nix::net::if_::if_nametoindex(iface.as_str()) {
+                Ok(now) if now != *index => changed.push(iface.clone()),
+                _ => {}
+            }
+        }
+        if !changed.is_empty() {
+            self.build()?;
+        }
+        Ok(changed)
+    }
+
+    fn build(&mut self) -> Result<(), MediaError> {
         // One receive socket per (interface, port): several ucast lines share it, and a second
         // socket with SO_REUSEPORT would split the traffic between them.
         let mut receive: BTreeMap<(String, u16), Vec<Ipv4Addr>> = BTreeMap::new();
         let mut senders = Vec::new();
-        for medium in media {
+        let mut indexes = BTreeMap::new();
+        for medium in &self.specs {
             let iface = medium.iface();
             let port = medium.port();
             let info = iface_info(iface)?;
+            indexes.insert(iface.to_string(), info.index.get());
             let groups = receive.entry((iface.to_string(), port)).or_default();
             let fail = udp_socket(iface, port, "send socket");
             let socket =
@@ -190,11 +236,24 @@ impl Media {
                 iface: iface.to_string(),
             });
         }
+        // Old receive sockets go first: the new ones bind the same port.
+        for task in self.receivers.drain(..) {
+            task.abort();
+        }
+        let mut receivers = Vec::new();
         for ((iface, port), groups) in receive {
             let socket = Self::receive_socket(&iface, port, &groups)?;
-            tokio::spawn(receive_loop(socket, iface, tx.clone(), counters.clone()));
+            receivers.push(tokio::spawn(receive_loop(
+                socket,
+                iface,
+                self.tx.clone(),
+                self.counters.clone(),
+            )));
         }
-        Ok((Media { senders, counters }, rx))
+        self.senders = senders;
+        self.receivers = receivers;
+        self.indexes = indexes;
+        Ok(())
     }
 
     fn receive_socket(
@@ -259,7 +318,9 @@ async fn receive_loop(
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         let Ok((len, from)) = socket.recv_from(&mut buf).await else {
-            // Transient errors (ICMP port unreachable reflected on a UDP socket): keep reading.
+            // Transient errors (ICMP port unreachable reflected on a UDP socket): keep reading,
+            // but a vanished interface fails every call — never spin on it.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             continue;
         };
         counters.received.fetch_add(1, Ordering::Relaxed);

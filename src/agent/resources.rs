@@ -292,14 +292,21 @@ impl ResourceManager {
         out
     }
 
-    /// A peer became alive (membership) — a new incarnation whose holdings are unknown until
-    /// it tells us.
-    pub fn peer_alive(&mut self, node: &str) {
-        if let Some(view) = self.peers.get_mut(node) {
-            *view = PeerView {
-                alive: true,
-                ..PeerView::default()
-            };
+    /// A peer became alive (membership): a new incarnation, or one returning from a partition,
+    /// whose holdings are unknown until it tells us. We tell it ours at once — after a
+    /// partition neither side would otherwise speak first, and both may hold the same group.
+    pub fn peer_alive(&mut self, node: &str) -> Vec<Output> {
+        let Some(view) = self.peers.get_mut(node) else {
+            return Vec::new();
+        };
+        *view = PeerView {
+            alive: true,
+            ..PeerView::default()
+        };
+        if self.comm_up && !self.shutting_down {
+            vec![self.resource_message(None)]
+        } else {
+            Vec::new()
         }
     }
 
@@ -1021,6 +1028,43 @@ mod tests {
         n2.peer_alive("node1");
         let out = n2.peer_resource("node1", Hold::Local, Some(true), None, now);
         assert_eq!(releases(&out), Some(set(&[0])));
+    }
+
+    #[test]
+    fn a_partition_heals_without_either_side_waiting_for_the_other() {
+        let now = Instant::now();
+        let mut n1 = pair("node1", Failback::Off);
+        let mut n2 = pair("node2", Failback::Off);
+        for (rm, peer) in [(&mut n1, "node2"), (&mut n2, "node1")] {
+            rm.peer_alive(peer);
+            rm.comm_up(now);
+            rm.peer_resource(peer, Hold::None, Some(true), None, now);
+        }
+        n1.acquired(&set(&[0]), now);
+        // Apart: each thinks the other dead; node2 takes the group.
+        n1.peer_gone("node2", false, now);
+        let out = n2.peer_gone("node1", false, now);
+        assert_eq!(acquires(&out), Some(set(&[0])));
+        n2.acquired(&set(&[0]), now);
+        // Healed: each hears the other and says what it holds.
+        let from_n1 = n1.peer_alive("node2");
+        let from_n2 = n2.peer_alive("node1");
+        assert_eq!(
+            sent(&from_n1),
+            ["t=resource rsc_hold=local rtype=full isstable=1"]
+        );
+        assert_eq!(
+            sent(&from_n2),
+            ["t=resource rsc_hold=foreign rtype=full isstable=1"]
+        );
+        let out = n2.peer_resource("node1", Hold::Local, Some(true), None, now);
+        assert_eq!(
+            releases(&out),
+            Some(set(&[0])),
+            "node2 yields to the home node"
+        );
+        let out = n1.peer_resource("node2", Hold::Foreign, Some(true), None, now);
+        assert_eq!(out, vec![Output::Reannounce(set(&[0]))]);
     }
 
     #[test]

@@ -108,3 +108,15 @@ mod tests {
         );
     }
 }
+
+/// Whether a container runs and is not paused: `exec` into a stopped one fails and into a
+/// paused one hangs.
+pub fn is_live(container: &str) -> bool {
+    docker(&[
+        "inspect",
+        "--format",
+        "{{.State.Running}} {{.State.Paused}}",
+        container,
+    ])
+    .is_ok_and(|out| out.trim() == "true false")
+}

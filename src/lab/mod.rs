@@ -65,6 +65,8 @@ pub enum LabError {
     NoLab(String),
     #[error("node {0} is not part of lab `{1}`")]
     NoNode(String, String),
+    #[error("fault injection failed: {0}")]
+    Fault(String),
     #[error("{node} did not finish booting within {timeout:?}: {detail}")]
     Boot {
         node: String,
@@ -648,6 +650,19 @@ pub enum Fault {
     Start,
 }
 
+/// Renames the interface holding `addr` to `iface`, keeping a default route through it.
+fn rename_script(addr: Ipv4Addr, iface: &str) -> String {
+    format!(
+        r#"dev=$(ip -o -4 addr show | awk -v a="{addr}/" 'index($4, a) == 1 {{ print $2; exit }}')
+[ -n "$dev" ] || {{ echo "no interface has {addr}"; exit 1; }}
+[ "$dev" = "{iface}" ] && exit 0
+gw=$(ip route show default dev "$dev" | awk '{{ print $3; exit }}')
+ip link set "$dev" down && ip link set "$dev" name {iface} && ip link set {iface} up || exit 1
+if [ -n "$gw" ]; then ip route replace default via "$gw" dev {iface}; fi
+"#
+    )
+}
+
 pub fn inject(lab: &Lab, node: &str, fault: Fault) -> Result<(), LabError> {
     let n = lab.node(node)?;
     let c = n.container.as_str();
@@ -677,12 +692,20 @@ pub fn inject(lab: &Lab, node: &str, fault: Fault) -> Result<(), LabError> {
             }
         }
         Fault::Plug => {
-            for (network, addr) in [
-                (&lab.service_network, n.service_addr),
-                (&lab.heartbeat_network, n.heartbeat_addr),
+            for (network, addr, iface) in [
+                (&lab.service_network, n.service_addr, &n.service_iface),
+                (&lab.heartbeat_network, n.heartbeat_addr, &n.heartbeat_iface),
             ] {
                 if !connected(network)? {
                     docker(&["network", "connect", "--ip", &addr.to_string(), network, c])?;
+                    // Docker names a reconnected interface eth2, eth3…; a real cable plugged
+                    // back keeps its name, and ha.cf and haresources name it.
+                    let (code, out) = docker::exec(c, &rename_script(addr, iface))?;
+                    if code != 0 {
+                        return Err(LabError::Fault(format!(
+                            "{node}: naming the reconnected interface {iface}: {out}"
+                        )));
+                    }
                 }
             }
         }
