@@ -85,6 +85,18 @@ pub fn exec(container: &str, script: &str) -> Result<(i32, String), DockerError>
     Ok((out.status.code().unwrap_or(-1), text))
 }
 
+/// Whether a container runs and is not paused: `exec` into a stopped one fails and into a
+/// paused one hangs.
+pub fn is_live(container: &str) -> bool {
+    docker(&[
+        "inspect",
+        "--format",
+        "{{.State.Running}} {{.State.Paused}}",
+        container,
+    ])
+    .is_ok_and(|out| out.trim() == "true false")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,16 +119,4 @@ mod tests {
             "docker network create: Pool overlaps with other one on this address space"
         );
     }
-}
-
-/// Whether a container runs and is not paused: `exec` into a stopped one fails and into a
-/// paused one hangs.
-pub fn is_live(container: &str) -> bool {
-    docker(&[
-        "inspect",
-        "--format",
-        "{{.State.Running}} {{.State.Paused}}",
-        container,
-    ])
-    .is_ok_and(|out| out.trim() == "true false")
 }
