@@ -255,3 +255,100 @@ fn lab_agent_three_nodes_one_survivor_takes_over() {
     lab::inject(&c.guard.lab, "node1", Fault::Start).unwrap();
     c.settled_on("node1", "node1 booted again");
 }
+
+/// The mixed pair: node1 runs the agent, node2 the real Heartbeat 3.0.6 on the same files.
+/// Membership forms both ways, resources move both ways (standby, hb_standby, hb_takeover,
+/// graceful stops), and a capture of the link decodes with every signature verified.
+#[test]
+fn lab_agent_interoperates_with_real_heartbeat() {
+    let c = Cluster::up("t-interop", 2);
+    let real = |script: &str| c.sh("node2", script);
+    real(
+        "systemctl stop hadeploy-agent && echo 'logfile /var/log/ha-log' >> /etc/ha.d/ha.cf && systemctl start heartbeat",
+    );
+    let began = Instant::now();
+    while !(real("cl_status nodestatus node1 2>&1").trim() == "active"
+        && c.status("node1")["nodes"][1]["status"] == "active")
+    {
+        assert!(
+            began.elapsed() < SETTLE,
+            "no membership between the agent and Heartbeat: {}\n{}",
+            c.status("node1"),
+            real("tail -30 /var/log/ha-log")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    c.settled_on("node1", "Heartbeat joined");
+
+    // The agent hands over to Heartbeat and Heartbeat hands back (hb_standby).
+    let (code, out) = c.agent("node1", "standby");
+    assert_eq!(code, 0, "{out}");
+    let t = c.settled_on("node2", "agent standby → Heartbeat");
+    eprintln!("agent → heartbeat (standby): {t:?}");
+    real("/usr/share/heartbeat/hb_standby");
+    let t = c.settled_on("node1", "hb_standby on Heartbeat → agent");
+    eprintln!("heartbeat → agent (hb_standby): {t:?}");
+
+    // hb_takeover on Heartbeat's side, then a graceful stop of Heartbeat while it holds.
+    real("/usr/share/heartbeat/hb_takeover");
+    c.settled_on("node2", "hb_takeover on Heartbeat");
+    real("systemctl stop heartbeat");
+    let t = c.settled_on("node1", "Heartbeat stopped while holding");
+    eprintln!("heartbeat stopped → agent: {t:?}");
+
+    // Heartbeat back, then the agent stops while holding: Heartbeat takes over at once.
+    real("systemctl start heartbeat");
+    let began = Instant::now();
+    while real("cl_status nodestatus node1 2>&1").trim() != "active" {
+        assert!(
+            began.elapsed() < SETTLE,
+            "Heartbeat did not see node1 again"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    c.settled_on("node1", "Heartbeat back (agent keeps the group)");
+
+    // What is on the wire: both daemons' datagrams decode and verify with the cluster's keys.
+    c.sh(
+        "node1",
+        "timeout 3 tcpdump -i eth1 -w /var/tmp/hb.pcap -U udp port 694 >/dev/null 2>&1; true",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let container = &c.guard.lab.node("node1").unwrap().container;
+    for file in ["/var/tmp/hb.pcap", "/etc/ha.d/authkeys"] {
+        lab::docker::docker(&[
+            "cp",
+            &format!("{container}:{file}"),
+            dir.path().to_str().unwrap(),
+        ])
+        .unwrap();
+    }
+    let decoded = std::process::Command::new(env!("CARGO_BIN_EXE_hadeploy-agent"))
+        .arg("decode")
+        .arg("--authkeys")
+        .arg(dir.path().join("authkeys"))
+        .arg(dir.path().join("hb.pcap"))
+        .output()
+        .unwrap();
+    let text = stdout(&decoded);
+    assert!(decoded.status.success(), "{}", stderr(&decoded));
+    for node in ["node1", "node2"] {
+        assert!(
+            text.contains(&format!("src = {node}")),
+            "no datagram from {node}:\n{text}"
+        );
+    }
+    let checked = text.matches("checked by receivers): ").count();
+    let ok = text.matches("checked by receivers): ok").count();
+    assert!(checked >= 10, "too few datagrams captured:\n{text}");
+    assert_eq!(ok, checked, "a signature failed:\n{text}");
+
+    c.sh("node1", "systemctl stop hadeploy-agent");
+    let t = c.settled_on("node2", "agent stopped while holding");
+    eprintln!("agent stopped → heartbeat: {t:?}");
+    let audit = real("grep ERROR /var/log/ha-log | grep -v 'scheduler\\|locked-in memory' || true");
+    assert!(
+        audit.trim().is_empty(),
+        "Heartbeat's resource audit complained:\n{audit}"
+    );
+}

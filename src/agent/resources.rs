@@ -169,6 +169,28 @@ pub struct ResourceManager {
     peers: BTreeMap<String, PeerView>,
     comm_up: bool,
     shutting_down: bool,
+    /// Heartbeat's rsc_hold is a set of categories a node answers for, not of groups: a node
+    /// with no groups of its own says `local` once it is up, and `all` after taking its
+    /// peer's. These flags stand for a category only while it has no groups.
+    claims: Claims,
+    initial_done: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Claims {
+    local: bool,
+    foreign: bool,
+}
+
+impl Claims {
+    fn set(&mut self, hold: Hold, value: bool) {
+        if matches!(hold, Hold::Local | Hold::All) {
+            self.local = value;
+        }
+        if matches!(hold, Hold::Foreign | Hold::All) {
+            self.foreign = value;
+        }
+    }
 }
 
 fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -198,6 +220,8 @@ impl ResourceManager {
                 .collect(),
             comm_up: false,
             shutting_down: false,
+            claims: Claims::default(),
+            initial_done: false,
         }
     }
 
@@ -215,7 +239,7 @@ impl ResourceManager {
         if !self.is_stable() {
             return "transition";
         }
-        self.hold_of(&self.me.clone(), &self.held).as_str()
+        self.my_hold(&self.held).as_str()
     }
 
     fn is_stable(&self) -> bool {
@@ -234,23 +258,39 @@ impl ResourceManager {
             .collect()
     }
 
-    /// The word that describes `set` from `node`'s side (the closest superset, as Heartbeat
-    /// only has four words).
-    fn hold_of(&self, node: &str, set: &GroupSet) -> Hold {
-        if set.is_empty() {
-            return Hold::None;
-        }
-        let local = set.iter().any(|&i| self.groups[i].home == node);
-        let foreign = set.iter().any(|&i| self.groups[i].home != node);
-        match (local, foreign) {
+    /// The word for holding `set`: per category, whether any of its groups is held — or, for
+    /// a category without groups, whether this node answers for it.
+    fn my_hold(&self, set: &GroupSet) -> Hold {
+        let covered = |mine: bool, claimed: bool| {
+            let mut category = (0..self.groups.len())
+                .filter(|&g| (self.groups[g].home == self.me) == mine)
+                .peekable();
+            if category.peek().is_none() {
+                claimed
+            } else {
+                category.any(|g| set.contains(&g))
+            }
+        };
+        match (
+            covered(true, self.claims.local),
+            covered(false, self.claims.foreign),
+        ) {
             (true, true) => Hold::All,
             (true, false) => Hold::Local,
-            _ => Hold::Foreign,
+            (false, true) => Hold::Foreign,
+            (false, false) => Hold::None,
         }
     }
 
     fn resource_message(&self, info: Option<&str>) -> Output {
-        let hold = self.hold_of(&self.me, &self.held);
+        self.holding_message(&self.held, info)
+    }
+
+    /// `resource` announcing `holding` (not necessarily what is held yet: a giver announces
+    /// what it keeps before it stops the rest, as 3.0.6 does, so the taker's audit never sees
+    /// both holding the same groups).
+    fn holding_message(&self, holding: &GroupSet, info: Option<&str>) -> Output {
+        let hold = self.my_hold(holding);
         let stable = if self.is_stable() { "1" } else { "0" };
         let mut f = fields(&[
             ("t", "resource"),
@@ -320,6 +360,8 @@ impl ResourceManager {
         }
         let held_something = !view.holds.is_empty();
         *view = PeerView::default();
+        // mach_down: this node now answers for what the leaver held.
+        self.claims.foreign = true;
         let mut out = Vec::new();
         if !graceful && held_something {
             // No fencing device: say so, as 3.0.6 does before taking over.
@@ -398,6 +440,7 @@ impl ResourceManager {
                     hold: ours, groups, ..
                 } if *ours == hold => {
                     let groups = groups.clone();
+                    self.claims.set(hold, false);
                     self.standby = Standby::Giving {
                         hold,
                         groups: groups.clone(),
@@ -523,6 +566,7 @@ impl ResourceManager {
         }
         self.shutting_down = true;
         self.standby = Standby::Not;
+        self.claims = Claims::default();
         let mut out = Vec::new();
         if self.comm_up {
             out.push(Output::Send(fields(&[
@@ -566,6 +610,8 @@ impl ResourceManager {
         let mut out = Vec::new();
         if let Standby::Taking { hold, .. } = self.standby {
             self.standby = Standby::Not;
+            // The giver's `local` is our `foreign` and the other way round.
+            self.claims.set(hold.takeover_complement(), true);
             out.push(self.resource_message(None));
             out.push(self.ask(hold, "done"));
             return out;
@@ -613,8 +659,9 @@ impl ResourceManager {
         self.busy = Busy::Releasing(groups.clone());
         let mut out = Vec::new();
         if let Some(info) = info {
-            // Peers see us in flux (isstable=0) before anything stops.
-            out.push(self.resource_message(Some(info)));
+            // Peers see us in flux (isstable=0), keeping only the rest, before anything stops.
+            let keeping: GroupSet = self.held.difference(&groups).copied().collect();
+            out.push(self.holding_message(&keeping, Some(info)));
         }
         out.push(Output::Release(groups, why));
         out
@@ -653,6 +700,15 @@ impl ResourceManager {
         // Until every live peer has told us what it holds, any decision could double-start.
         if self.live_peers().any(|(_, v)| !v.known) {
             return Vec::new();
+        }
+        if !self.initial_done {
+            // req_our_resources(): from now on this node answers for its own category, and
+            // for everything when it is alone.
+            self.initial_done = true;
+            self.claims.local = true;
+            if self.live_peers().next().is_none() {
+                self.claims.foreign = true;
+            }
         }
 
         // A group held here and by a live peer (a healed partition): one keeps it.
@@ -796,9 +852,9 @@ mod tests {
         let out = rm.acquired(&set(&[0]), now);
         assert_eq!(
             sent(&out),
-            ["t=resource rsc_hold=foreign rtype=full isstable=1 info=req_our_resources()"]
+            ["t=resource rsc_hold=all rtype=full isstable=1 info=req_our_resources()"]
         );
-        assert_eq!(rm.status_word(), "foreign");
+        assert_eq!(rm.status_word(), "all", "alone: it answers for everything");
     }
 
     #[test]
@@ -840,7 +896,10 @@ mod tests {
         assert!(acquires(&n1.comm_up(now)).is_none());
         // node1 `starting` → node2 tells what it holds.
         let out = n2.peer_starting("node1");
-        assert!(sent(&out)[0].contains("rsc_hold=foreign"));
+        assert!(
+            sent(&out)[0].contains("rsc_hold=all"),
+            "alone, node2 took all"
+        );
         let out = n1.peer_resource("node2", Hold::Foreign, Some(true), None, now);
         assert!(acquires(&out).is_none(), "held by node2: not started twice");
         // node1's own `resource none` reaches node2, which offers the group back.
@@ -851,7 +910,7 @@ mod tests {
         let out = n2.peer_ask("node1", Hold::Foreign, "other", now);
         assert_eq!(
             sent(&out),
-            ["t=resource rsc_hold=foreign rtype=full isstable=0 info=standby"]
+            ["t=resource rsc_hold=local rtype=full isstable=0 info=standby"]
         );
         assert_eq!(releases(&out), Some(set(&[0])));
         let out = n2.released(&set(&[0]), now);
@@ -869,7 +928,7 @@ mod tests {
         let out = n2.peer_ask("node1", Hold::Foreign, "done", now);
         assert_eq!(
             sent(&out),
-            ["t=resource rsc_hold=none rtype=full isstable=1"]
+            ["t=resource rsc_hold=local rtype=full isstable=1"]
         );
         assert!(n2.held().is_empty());
         assert_eq!(n1.held(), &set(&[0]));
@@ -1049,13 +1108,14 @@ mod tests {
         // Healed: each hears the other and says what it holds.
         let from_n1 = n1.peer_alive("node2");
         let from_n2 = n2.peer_alive("node1");
+        // After mach_down each answers for the other's category too (Heartbeat's `all`).
         assert_eq!(
             sent(&from_n1),
-            ["t=resource rsc_hold=local rtype=full isstable=1"]
+            ["t=resource rsc_hold=all rtype=full isstable=1"]
         );
         assert_eq!(
             sent(&from_n2),
-            ["t=resource rsc_hold=foreign rtype=full isstable=1"]
+            ["t=resource rsc_hold=all rtype=full isstable=1"]
         );
         let out = n2.peer_resource("node1", Hold::Local, Some(true), None, now);
         assert_eq!(

@@ -174,8 +174,15 @@ fn decode_input(authkeys: &Path, input: &Path) -> ExitCode {
     };
     match decode::decode_capture(&bytes, &keys) {
         Ok(capture) => {
-            print!("{capture}");
-            ExitCode::SUCCESS
+            // Usually piped into a pager or `head`: a closed pipe is the reader being done.
+            use std::io::Write;
+            match std::io::stdout().write_all(capture.to_string().as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("hadeploy-agent decode: {e}");
+                    ExitCode::from(1)
+                }
+                _ => ExitCode::SUCCESS,
+            }
         }
         Err(e) => {
             eprintln!("hadeploy-agent decode: {}: {e}", input.display());
