@@ -2,6 +2,7 @@
 
 mod agent;
 mod codec;
+mod hbconfig;
 mod inventory;
 mod lab;
 mod support;

@@ -32,12 +32,7 @@ pub enum Medium {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AutoFailback {
-    On,
-    Off,
-    Legacy,
-}
+pub use crate::config::inventory::cluster::AutoFailback;
 
 /// `msgfmt`: whether messages also carry the classic `auth` field inside the body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

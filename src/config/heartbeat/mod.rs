@@ -121,3 +121,39 @@ impl HeartbeatConfig {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+
+    /// Random and mutated input through all three parsers: errors, never a panic.
+    #[test]
+    fn no_input_panics_a_parser() {
+        let seeds = [
+            "node a b\nucast eth1 10.0.0.2\nudpport 694\nkeepalive 200ms\ndeadtime 1\n",
+            "a IPaddr2::10.0.0.1/24/eth0 nginx \\\n  haproxy::x\n",
+            "auth 1\n1 sha1 key\n2 md5 other\n0 crc\n",
+        ];
+        let alphabet = b" \t\n#\\:/,.0123456789abcdefmsuIPadr=\x00\xff";
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let path = Path::new("fuzz");
+        for round in 0..3000 {
+            let mut bytes = seeds[round % seeds.len()].as_bytes().to_vec();
+            for _ in 0..rng.random_range(1..8) {
+                let at = rng.random_range(0..=bytes.len());
+                match rng.random_range(0..3) {
+                    0 => bytes.insert(at, alphabet[rng.random_range(0..alphabet.len())]),
+                    1 if at < bytes.len() => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.truncate(at),
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = HaCf::parse(&text, path, &mut Vec::new());
+            let _ = Haresources::parse(&text, path);
+            let _ = authkeys::parse(&text, path);
+        }
+    }
+}
