@@ -200,3 +200,45 @@ fn check_config_summarises_without_the_key_and_refuses_bad_files() {
         stderr(&stranger)
     );
 }
+
+#[test]
+fn the_seed_guides_configs_parse() {
+    let seeds = repo().join("tests/fixtures/seeds");
+    let tmp = tempfile::tempdir().unwrap();
+    for guide in ["nginx-rproxy", "apache-crossover", "haproxy-lb", "twin-crm"] {
+        // Git does not keep the 0600 mode authkeys needs: copy and set it, as an operator would.
+        let dir = tmp.path().join(guide);
+        copy_tree(&seeds.join(guide), &dir);
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join("authkeys"), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
+        let result = HeartbeatConfig::load(&dir);
+        if guide == "twin-crm" {
+            let err = result.unwrap_err();
+            assert!(err.message.contains("crm off"), "{err}");
+            assert!(err.to_string().contains("ha.cf:14"), "{err}");
+            continue;
+        }
+        let (config, warnings) = result.unwrap_or_else(|e| panic!("{guide}: {e}"));
+        assert_eq!(config.hacf.nodes.len(), 2, "{guide}");
+        assert_eq!(config.haresources.groups.len(), 1, "{guide}");
+        if guide == "haproxy-lb" {
+            assert_eq!(config.hacf.media.len(), 4, "bcast, mcast, ucast, udp");
+            assert!(
+                warnings
+                    .iter()
+                    .any(|w| w.message.contains("obsolete name of `bcast`"))
+            );
+        }
+        if guide == "nginx-rproxy" {
+            assert_eq!(config.hacf.udpport, 695);
+            assert!(
+                config
+                    .hacf
+                    .media
+                    .iter()
+                    .all(|m| matches!(m, Medium::Ucast { port: 695, .. }))
+            );
+        }
+    }
+}

@@ -214,7 +214,13 @@ impl HaCf {
                     });
                     media_line.get_or_insert(line);
                 }
-                "bcast" => {
+                "bcast" | "udp" => {
+                    if directive == "udp" {
+                        warnings.push(Warning {
+                            at: at(line),
+                            message: "`udp` is the obsolete name of `bcast`; write bcast".into(),
+                        });
+                    }
                     if tokens.is_empty() {
                         return Err(err("`bcast` needs at least one interface".into()));
                     }
