@@ -352,3 +352,165 @@ fn lab_agent_interoperates_with_real_heartbeat() {
         "Heartbeat's resource audit complained:\n{audit}"
     );
 }
+
+/// Membership at its edges: a killed peer is declared dead within its deadtime (agent and real
+/// Heartbeat, each about the other), a wrong key is refused by both daemons, and garbage,
+/// truncated, oversized and replayed datagrams change nothing but counters.
+#[test]
+fn lab_agent_membership_keys_and_hostile_input() {
+    let c = Cluster::up("t-members", 2);
+    let dead_within = |observer: &dyn Fn() -> bool, what: &str| {
+        let began = Instant::now();
+        while !observer() {
+            assert!(began.elapsed() < SETTLE, "{what}: never declared dead");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("{what}: declared dead after {:?}", began.elapsed());
+    };
+    let node2_status = || {
+        c.status("node1")["nodes"][1]["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    // Two agents: node2's container dies; node1 judges it by node2's advertised deadtime.
+    std::thread::sleep(Duration::from_secs(6)); // past the start-up grace (deadtime + 2 s)
+    lab::inject(&c.guard.lab, "node2", Fault::Crash).unwrap();
+    dead_within(&|| node2_status() == "dead", "agent about a crashed agent");
+    let log = c.sh(
+        "node1",
+        "journalctl -u hadeploy-agent --no-pager | grep 'node2: active → dead'",
+    );
+    assert!(
+        log.contains("silent for more than 1000 ms"),
+        "judged by deadtime: {log}"
+    );
+    lab::inject(&c.guard.lab, "node2", Fault::Start).unwrap();
+    c.settled_on("node1", "node2 back");
+
+    // node2 becomes a real Heartbeat 3.0.6.
+    let real = |script: &str| c.sh("node2", script);
+    real(
+        "systemctl stop hadeploy-agent && echo 'logfile /var/log/ha-log' >> /etc/ha.d/ha.cf && systemctl start heartbeat",
+    );
+    let hb_sees_node1 = || real("cl_status nodestatus node1 2>&1").trim().to_string();
+    let began = Instant::now();
+    while !(hb_sees_node1() == "active" && node2_status() == "active") {
+        assert!(began.elapsed() < SETTLE, "no membership with Heartbeat");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(6));
+    real("pkill -9 -x heartbeat");
+    dead_within(
+        &|| node2_status() == "dead",
+        "agent about a SIGKILLed Heartbeat",
+    );
+    real("systemctl reset-failed heartbeat; systemctl start heartbeat");
+    let began = Instant::now();
+    while node2_status() != "active" {
+        assert!(began.elapsed() < SETTLE, "Heartbeat did not come back");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(6));
+    // SIGKILL, and no restart: systemd's stop cancels the pending one.
+    c.sh(
+        "node1",
+        "systemctl kill -s KILL hadeploy-agent; systemctl stop hadeploy-agent",
+    );
+    dead_within(
+        &|| hb_sees_node1() == "dead",
+        "Heartbeat about a SIGKILLed agent",
+    );
+    c.sh("node1", "systemctl start hadeploy-agent");
+    c.settled_on("node1", "agent back");
+
+    // A wrong key on Heartbeat's side: both refuse the other's datagrams.
+    real(
+        "cp /etc/ha.d/authkeys /root/authkeys.good && printf 'auth 1\\n1 sha1 not-the-cluster-key\\n' > /etc/ha.d/authkeys && systemctl restart heartbeat",
+    );
+    let began = Instant::now();
+    loop {
+        let status = c.status("node1");
+        if status["counters"]["bad_auth"].as_u64().unwrap() >= 5 && node2_status() == "dead" {
+            break;
+        }
+        assert!(
+            began.elapsed() < SETTLE,
+            "agent accepted a wrong key: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let began = Instant::now();
+    while !real(
+        "grep -c 'authentication failed\\|authtoken does not match' /var/log/ha-log || true",
+    )
+    .trim()
+    .parse::<u32>()
+    .is_ok_and(|n| n > 0)
+    {
+        assert!(
+            began.elapsed() < SETTLE,
+            "Heartbeat accepted the agent's datagrams under a wrong key"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_ne!(
+        hb_sees_node1(),
+        "active",
+        "Heartbeat must not count node1 as a member"
+    );
+    real("cp /root/authkeys.good /etc/ha.d/authkeys && systemctl restart heartbeat");
+    let began = Instant::now();
+    while !(hb_sees_node1() == "active" && node2_status() == "active") {
+        assert!(
+            began.elapsed() < SETTLE,
+            "the right key did not restore membership"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Hostile datagrams from node2's address: garbage, truncated and oversized copies of a
+    // real one, and replays. The agent's view and resources must not move.
+    let before = c.status("node1");
+    let hb1 = c.guard.lab.node("node1").unwrap().heartbeat_addr;
+    real(&format!(
+        r#"timeout 3 tcpdump -i eth1 -c 1 -w /var/tmp/one.pcap 'udp and src host {hb2} and dst port 694' >/dev/null 2>&1
+python3 - <<'PY'
+import os, random, socket, struct
+data = open('/var/tmp/one.pcap', 'rb').read()
+# One Ethernet/IPv4/UDP frame after the 24-byte file and 16-byte record headers.
+real = data[24 + 16 + 14 + 20 + 8:]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+dst = ('{hb1}', 694)
+random.seed(1)
+for i in range(300):
+    s.sendto(os.urandom(random.randint(1, 1400)), dst)
+for cut in range(1, len(real), 7):
+    s.sendto(real[:cut], dst)
+s.sendto(real + b'x' * 60000, dst)
+for i in range(200):
+    s.sendto(real, dst)
+PY"#,
+        hb2 = c.guard.lab.node("node2").unwrap().heartbeat_addr,
+    ));
+    std::thread::sleep(Duration::from_secs(2));
+    let after = c.status("node1");
+    let counter = |s: &serde_json::Value, k: &str| s["counters"][k].as_u64().unwrap();
+    assert!(
+        counter(&after, "bad_packets") >= counter(&before, "bad_packets") + 300,
+        "garbage counted: {after}"
+    );
+    assert!(
+        counter(&after, "duplicates") + counter(&after, "replays")
+            >= counter(&before, "duplicates") + counter(&before, "replays") + 150,
+        "replays counted: {after}"
+    );
+    assert_eq!(after["nodes"], before["nodes"], "membership unchanged");
+    assert_eq!(after["rscstatus"], before["rscstatus"]);
+    assert_eq!(
+        after["generation"], before["generation"],
+        "the agent did not restart"
+    );
+    c.settled_on("node1", "after hostile datagrams");
+}
