@@ -1,6 +1,7 @@
 //! The one integration test binary: every test that drives the built binaries or real lab nodes.
 
 mod agent;
+mod apply;
 mod codec;
 mod hbconfig;
 mod inventory;

@@ -7,3 +7,4 @@
 pub mod duration;
 pub mod heartbeat;
 pub mod inventory;
+pub mod roles;

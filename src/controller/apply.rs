@@ -4,15 +4,16 @@
 //! loses all its agents at once. A failing or unreachable host never stops the others unless
 //! `any_errors_fatal` asks for it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
 use super::plan::{self, Desired, DesiredFile, Step};
-use super::probe::{self, InitSystem, NodeState};
+use super::probe::{self, InitSystem, NodeState, OsFamily};
 use crate::config::inventory::{Cluster, ClusterNode, Inventory, secrets};
+use crate::config::roles::{Family, Roles};
 use crate::render::Renderer;
 use crate::transport::ssh::{SshOptions, SshTransport};
 use crate::transport::{Transport, sha1_hex};
@@ -80,6 +81,8 @@ pub enum ApplyError {
     },
     #[error("--limit {0} matches no host of the inventory")]
     EmptyLimit(String),
+    #[error(transparent)]
+    Role(#[from] crate::config::roles::RoleError),
 }
 
 /// Everything known about one selected host while the run goes on.
@@ -121,6 +124,7 @@ pub async fn apply(
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<Vec<HostReport>, ApplyError> {
     let renderer = Renderer::new(options.templates.as_deref())?;
+    let roles = Roles::load(inventory.file.parent().unwrap_or(Path::new(".")))?;
     let agent = std::fs::read(&options.agent_binary).map_err(|source| ApplyError::AgentBinary {
         path: options.agent_binary.clone(),
         source,
@@ -175,7 +179,10 @@ pub async fn apply(
         .map(|f| f.path.clone())
         .chain([SYSTEMD_UNIT.to_string(), INIT_SCRIPT.to_string()])
         .collect();
-    let probe_script = probe::script(&probe_paths.iter().map(String::as_str).collect::<Vec<_>>());
+    let probe_script = probe::script(
+        &probe_paths.iter().map(String::as_str).collect::<Vec<_>>(),
+        &roles.all_services(),
+    );
     let forks = Arc::new(Semaphore::new(options.forks.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, host) in hosts.iter().enumerate() {
@@ -229,6 +236,7 @@ pub async fn apply(
     // Phase 2: preflight, per cluster, on what the probes saw.
     preflight(inventory, &mut hosts);
     vip_preflight(inventory, &mut hosts).await;
+    config_test_preflight(inventory, &roles, &mut hosts).await;
     let failed_early = hosts.iter().any(|h| h.report.outcome != Outcome::Ok);
     if options.any_errors_fatal && failed_early {
         return Ok(finish(hosts, on_event).await);
@@ -265,7 +273,11 @@ pub async fn apply(
         let desired = Desired {
             files,
             agent_sha1: agent_sha1.clone(),
-            keep_out_of_boot: inventory.clusters[host.cluster].disable_autostart.clone(),
+            keep_out_of_boot: keep_out_of_boot(
+                &inventory.clusters[host.cluster].disable_autostart,
+                &roles,
+                state.os_family,
+            ),
         };
         let steps = plan::plan(&desired, &state);
         let reports: Vec<StepReport> = steps
@@ -328,11 +340,19 @@ pub async fn apply(
             .as_ref()
             .map(|s| s.init)
             .unwrap_or(InitSystem::Other);
-        let script = match init {
+        let restart = match init {
             InitSystem::Systemd => "systemctl restart hadeploy-agent.service",
             _ => "/etc/init.d/hadeploy-agent restart",
         };
-        match transport.run(script, None).await {
+        // The heartbeat role's config test first: a configuration the agent would refuse
+        // must not take a running cluster member down.
+        let test = roles
+            .get("heartbeat")
+            .and_then(|r| r.config_test.clone())
+            .map(|t| format!("{t} >/dev/null && "))
+            .unwrap_or_default();
+        let script = format!("{test}{restart}");
+        match transport.run(&script, None).await {
             Ok(out) if out.success() => hosts[i].report.steps.push(StepReport {
                 description: "handler: restart hadeploy-agent".into(),
                 diff: None,
@@ -405,6 +425,70 @@ async fn execute<T: Transport>(transport: &T, steps: &[Step], agent: &[u8]) -> R
         Ok(())
     } else {
         Err(out.stderr_text().trim().to_string())
+    }
+}
+
+fn family_of(os: OsFamily) -> Option<Family> {
+    match os {
+        OsFamily::Debian => Some(Family::Debian),
+        OsFamily::RedHat => Some(Family::Redhat),
+        OsFamily::Other => None,
+    }
+}
+
+/// The services to keep out of boot, under their names on this node's distribution
+/// (`httpd` is `apache2` on Debian), each once.
+fn keep_out_of_boot(names: &[String], roles: &Roles, os: OsFamily) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in names {
+        let service = roles.service_name(name, family_of(os));
+        if !out.contains(&service) {
+            out.push(service);
+        }
+    }
+    out
+}
+
+/// Runs each managed service's config test (its role's `config_test`) where the service is
+/// installed: a broken nginx.conf is refused before anything changes, not discovered at the
+/// next failover.
+async fn config_test_preflight(inventory: &Inventory, roles: &Roles, hosts: &mut [HostRun]) {
+    for host in hosts.iter_mut() {
+        let (Some(state), Some(transport)) = (&host.state, &host.transport) else {
+            continue;
+        };
+        if host.report.outcome != Outcome::Ok {
+            continue;
+        }
+        let cluster = &inventory.clusters[host.cluster];
+        for resource in &cluster.resources {
+            let Some(role) = roles.for_service(&resource.name) else {
+                continue;
+            };
+            let (Some(test), Some(service)) = (
+                &role.config_test,
+                role.service_on(family_of(state.os_family)),
+            ) else {
+                continue;
+            };
+            if !state.services.get(service).is_some_and(|s| s.present) {
+                continue;
+            }
+            match transport.run(test, None).await {
+                Ok(out) if out.success() => {}
+                Ok(out) => {
+                    host.report.outcome = Outcome::Failed(format!(
+                        "preflight: `{test}` failed, so {service} would not start on failover: {}. Fix the configuration on this node first",
+                        out.stderr_text().trim()
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    host.report.outcome = Outcome::Failed(format!("preflight: `{test}`: {e}"));
+                    break;
+                }
+            }
+        }
     }
 }
 

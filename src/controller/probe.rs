@@ -9,8 +9,6 @@ use std::net::Ipv4Addr;
 
 use crate::config::inventory::net::Ipv4Net;
 
-/// The units probed on every node: the services hadeploy keeps out of boot, and the agent.
-pub const SERVICES: [&str; 5] = ["nginx", "apache2", "httpd", "haproxy", "hadeploy-agent"];
 pub const AGENT_PATH: &str = "/usr/local/sbin/hadeploy-agent";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,10 +89,14 @@ impl NodeState {
 #[error("the node's probe output is not understood: {0}")]
 pub struct ProbeError(String);
 
-/// The probe script. Output lines start with `@@kind`; file contents are base64 so any byte
-/// survives the trip.
-pub fn script(files: &[&str]) -> String {
-    let services = SERVICES.join(" ");
+/// The probe script for these files and services (the roles' units and the agent). Output
+/// lines start with `@@kind`; file contents are base64 so any byte survives the trip.
+pub fn script(files: &[&str], services: &[String]) -> String {
+    let services: Vec<String> = services
+        .iter()
+        .map(|s| crate::transport::shell_quote(s))
+        .collect();
+    let services = services.join(" ");
     let files: Vec<String> = files
         .iter()
         .map(|f| crate::transport::shell_quote(f))
@@ -306,7 +308,10 @@ mod tests {
         let missing = dir.path().join("missing");
         let out = LocalTransport::new("here")
             .run(
-                &script(&[file.to_str().unwrap(), missing.to_str().unwrap()]),
+                &script(
+                    &[file.to_str().unwrap(), missing.to_str().unwrap()],
+                    &["nginx".to_string(), "hadeploy-agent".to_string()],
+                ),
                 None,
             )
             .await
@@ -325,7 +330,7 @@ mod tests {
             b"keepalive 2\n\x00binary\xff"
         );
         assert_eq!(state.files[missing.to_str().unwrap()], None);
-        assert_eq!(state.services.len(), SERVICES.len());
+        assert_eq!(state.services.len(), 2);
         assert!(
             state
                 .addresses
