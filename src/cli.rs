@@ -42,6 +42,8 @@ pub enum Command {
     },
     /// Bring every node to the desired state over SSH and start the cluster.
     Apply(ApplyArgs),
+    /// Pull a node out of a live cluster and measure what the clients saw; always restored.
+    Drill(DrillArgs),
     /// Local Docker nodes to try hadeploy and rehearse drills on.
     Lab {
         #[command(subcommand)]
@@ -81,6 +83,52 @@ pub struct ApplyArgs {
     /// Template directory overriding the built-in ha.cf/haresources/authkeys templates.
     #[arg(long)]
     pub templates: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DrillArgs {
+    /// The inventory (not needed with --list-scenarios).
+    #[arg(required_unless_present = "list_scenarios")]
+    pub inventory: Option<PathBuf>,
+    /// The node to pull (the default drill: pull, check the VIP moved, restore, check failback).
+    #[arg(long, conflicts_with_all = ["scenario", "script"])]
+    pub pull: Option<String>,
+    /// How to pull it.
+    #[arg(long, value_enum, default_value_t = crate::drill::plan::Mode::Stop)]
+    pub mode: crate::drill::plan::Mode,
+    /// A built-in scenario (see --list-scenarios).
+    #[arg(long, conflicts_with = "script")]
+    pub scenario: Option<String>,
+    /// A YAML drill script (`steps:` of pull/restore/expect_vip_on/expect_serving/wait).
+    #[arg(long)]
+    pub script: Option<PathBuf>,
+    /// List the built-in scenarios.
+    #[arg(long)]
+    pub list_scenarios: bool,
+    /// The cluster to drill, when the inventory has several.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Drill a cluster that is not healthy.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the steps and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Probe with a TCP connect to this port instead of HTTP on port 80.
+    #[arg(long)]
+    pub tcp: Option<u16>,
+    /// One JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write a self-contained HTML report with a timeline chart.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Trust a host key seen for the first time.
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// An ssh_config file to use instead of ~/.ssh/config.
+    #[arg(long)]
+    pub ssh_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

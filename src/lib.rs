@@ -10,6 +10,7 @@ pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod controller;
+pub mod drill;
 pub mod lab;
 pub mod render;
 pub mod transport;

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use hadeploy::cli::{ApplyArgs, Cli, Command, LabCommand, LabFault};
+use hadeploy::cli::{ApplyArgs, Cli, Command, DrillArgs, LabCommand, LabFault};
 use hadeploy::config::inventory::{Diagnostics, Inventory, secrets};
 use hadeploy::controller::apply::{self as apply_run, ApplyOptions, Event, Outcome};
 use hadeploy::lab::{self, Fault};
@@ -22,6 +22,7 @@ fn main() -> ExitCode {
             templates,
         } => render(&inventory, &out, templates.as_deref()),
         Command::Apply(args) => apply(&args, cli.verbose),
+        Command::Drill(args) => drill(&args),
         Command::Lab { command } => lab(command),
         Command::Completions { shell } => {
             clap_complete::generate(
@@ -343,6 +344,128 @@ fn lab(command: LabCommand) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hadeploy lab: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn drill(args: &DrillArgs) -> ExitCode {
+    use hadeploy::drill::{plan, run};
+    if args.list_scenarios {
+        for (name, what) in plan::SCENARIOS {
+            println!("{name:<16} {what}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    let Some(inventory) = &args.inventory else {
+        eprintln!("hadeploy drill: name the inventory");
+        return ExitCode::from(1);
+    };
+    let inv = match load(inventory) {
+        Ok(inv) => inv,
+        Err(code) => return code,
+    };
+    let cluster = match (&args.cluster, inv.clusters.as_slice()) {
+        (Some(name), all) => all.iter().find(|c| &c.name == name),
+        (None, [only]) => Some(only),
+        (None, _) => None,
+    };
+    let Some(cluster) = cluster else {
+        let names: Vec<&str> = inv.clusters.iter().map(|c| c.name.as_str()).collect();
+        eprintln!(
+            "hadeploy drill: say which cluster with --cluster (the inventory has: {})",
+            names.join(", ")
+        );
+        return ExitCode::from(1);
+    };
+    let what = if let Some(node) = &args.pull {
+        run::What::Pull {
+            node: node.clone(),
+            mode: args.mode,
+        }
+    } else if let Some(name) = &args.scenario {
+        run::What::Scenario(name.clone())
+    } else if let Some(file) = &args.script {
+        let parsed = std::fs::read_to_string(file)
+            .map_err(|e| format!("{}: {e}", file.display()))
+            .and_then(|text| {
+                plan::parse_script(&text, &file.display().to_string()).map_err(|e| e.to_string())
+            });
+        match parsed {
+            Ok(script) => run::What::Script(script.steps),
+            Err(e) => {
+                eprintln!("hadeploy drill: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        eprintln!(
+            "hadeploy drill: say what to drill: --pull NODE, --scenario NAME or --script FILE"
+        );
+        return ExitCode::from(1);
+    };
+    let ssh = SshOptions {
+        accept_new_host_keys: args.accept_new_host_keys,
+        config_file: args.ssh_config.clone(),
+        ..SshOptions::default()
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hadeploy drill: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if args.dry_run {
+        let planned = runtime.block_on(async {
+            let holder = run::holder(cluster, &ssh).await?;
+            run::steps_for(&what, cluster, &holder)
+        });
+        return match planned {
+            Ok((name, steps)) => {
+                println!(
+                    "drill {name} on cluster {} (dry run: nothing is changed)",
+                    cluster.name
+                );
+                for (i, step) in steps.iter().enumerate() {
+                    println!("{:>3}. {}", i + 1, step.describe());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("hadeploy drill: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    let options = run::Options {
+        ssh,
+        force: args.force,
+        tcp_port: args.tcp,
+    };
+    match runtime.block_on(run::run(cluster, &what, &options)) {
+        Ok(report) => {
+            if let Some(path) = &args.report
+                && let Err(e) = render::write_atomic(path, report.html().as_bytes(), 0o644)
+            {
+                eprintln!("hadeploy drill: writing {}: {e}", path.display());
+            }
+            if args.json {
+                println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            } else {
+                print!("{}", report.table());
+            }
+            if report.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            }
+        }
+        Err(e) => {
+            eprintln!("hadeploy drill: {e}");
             ExitCode::from(1)
         }
     }

@@ -3,6 +3,7 @@
 mod agent;
 mod apply;
 mod codec;
+mod drill;
 mod hbconfig;
 mod inventory;
 mod lab;

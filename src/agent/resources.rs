@@ -429,6 +429,12 @@ impl ResourceManager {
                     // requester times out.
                     return Vec::new();
                 }
+                // The request goes to every node; with more than two, only the one that
+                // would take one of the offered groups answers, so exactly one takes them.
+                let offered = self.offered_by(node, hold);
+                if !offered.iter().any(|&g| self.taker_for(g, node) == self.me) {
+                    return Vec::new();
+                }
                 self.standby = Standby::Taking {
                     from: node.to_string(),
                     hold,
@@ -458,6 +464,7 @@ impl ResourceManager {
                     }
                     let wanted: GroupSet = offered
                         .into_iter()
+                        .filter(|&g| self.taker_for(g, node) == self.me)
                         .filter(|g| !self.held.contains(g) && !self.held_by_live_peer(*g))
                         .collect();
                     if wanted.is_empty() {
@@ -614,6 +621,8 @@ impl ResourceManager {
             self.claims.set(hold.takeover_complement(), true);
             out.push(self.resource_message(None));
             out.push(self.ask(hold, "done"));
+            // Holdings may have changed while we started them (another node's take).
+            out.extend(self.settle(now));
             return out;
         }
         out.push(self.resource_message(Some("req_our_resources()")));
@@ -677,6 +686,34 @@ impl ResourceManager {
 
     /// Which node should hold `group` when nobody does: its home when up, else the first live
     /// node in name order.
+    /// The groups `node` offers with `hold`: those it holds, when we know what it holds.
+    fn offered_by(&self, node: &str, hold: Hold) -> GroupSet {
+        let named = self.groups_of(node, hold);
+        match self.peers.get(node) {
+            Some(view) if view.known => named.intersection(&view.holds).copied().collect(),
+            _ => named,
+        }
+    }
+
+    /// Who takes `group` when `giver` hands it over: its home when that is another ready
+    /// node, else the first ready node by name other than the giver.
+    fn taker_for(&self, group: usize, giver: &str) -> String {
+        let home = &self.groups[group].home;
+        if home != giver && self.node_is_ready(home) {
+            return home.clone();
+        }
+        let mut ready: Vec<&String> = self
+            .live_peers()
+            .filter(|(n, v)| v.known && n.as_str() != giver)
+            .map(|(n, _)| n)
+            .collect();
+        if self.me != giver {
+            ready.push(&self.me);
+        }
+        ready.sort();
+        ready.first().map(|n| n.to_string()).unwrap_or_default()
+    }
+
     fn designated_taker(&self, group: usize) -> String {
         let home = &self.groups[group].home;
         if self.node_is_ready(home) {
@@ -1160,6 +1197,41 @@ mod tests {
             }
         }
         assert_eq!(takers, 1);
+    }
+
+    #[test]
+    fn with_three_nodes_only_the_home_node_answers_a_failback_offer() {
+        let now = Instant::now();
+        let groups = vec![Group {
+            name: "10.0.0.100".into(),
+            home: "node1".into(),
+        }];
+        let mut answers = Vec::new();
+        for me in ["node1", "node3"] {
+            let peers = ["node1", "node2", "node3"]
+                .into_iter()
+                .filter(|n| *n != me)
+                .map(String::from);
+            let mut rm = ResourceManager::new(me, peers, groups.clone(), Failback::On);
+            for p in ["node1", "node2", "node3"] {
+                if p != me {
+                    rm.peer_alive(p);
+                }
+            }
+            rm.comm_up(now);
+            for p in ["node1", "node3"] {
+                if p != me {
+                    rm.peer_resource(p, Hold::None, Some(true), None, now);
+                }
+            }
+            // node2 holds node1's group and offers it back.
+            rm.peer_resource("node2", Hold::All, Some(true), None, now);
+            let out = rm.peer_ask("node2", Hold::Foreign, "me", now);
+            if !sent(&out).is_empty() {
+                answers.push(me);
+            }
+        }
+        assert_eq!(answers, ["node1"]);
     }
 
     #[test]

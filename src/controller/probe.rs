@@ -109,12 +109,16 @@ echo "@@os ${{ID:-unknown}} ${{ID_LIKE:-}}"
 echo "@@init $(cat /proc/1/comm 2>/dev/null)"
 ip -o -4 addr show 2>/dev/null | while read -r _ name _ addr _; do echo "@@addr $name $addr"; done
 if [ -d /run/systemd/system ]; then
-  for s in {services}; do
-    load=$(systemctl show -p LoadState --value "$s.service" 2>/dev/null)
-    enabled=$(systemctl is-enabled "$s.service" 2>/dev/null)
-    active=$(systemctl is-active "$s.service" 2>/dev/null)
-    echo "@@service $s ${{load:-unknown}} ${{enabled:-unknown}} ${{active:-unknown}}"
-  done
+  # One systemctl call for every unit: on a small node each call costs tens of milliseconds.
+  units=""; for s in {services}; do units="$units $s.service"; done
+  systemctl show -p Id,LoadState,UnitFileState,ActiveState $units 2>/dev/null | awk -F= '
+    function flush() {{ if (id != "") print "@@service", id, (l == "" ? "unknown" : l), (u == "" ? "unknown" : u), (a == "" ? "unknown" : a); id = l = u = a = "" }}
+    /^Id=/ {{ id = $2; sub(/\.service$/, "", id) }}
+    /^LoadState=/ {{ l = $2 }}
+    /^UnitFileState=/ {{ u = $2 }}
+    /^ActiveState=/ {{ a = $2 }}
+    /^$/ {{ flush() }}
+    END {{ flush() }}'
 else
   for s in {services}; do
     load=not-found; [ -x "/etc/init.d/$s" ] && load=loaded

@@ -51,7 +51,7 @@ pub enum LabError {
     },
     #[error("lab name `{0}` must be 1-20 lowercase letters, digits or `-`")]
     BadName(String),
-    #[error("a lab needs 2 to 9 nodes, not {0}")]
+    #[error("a lab needs 2 to 16 nodes, not {0}")]
     BadNodeCount(u8),
     #[error(
         "lab `{name}` already exists with {existing}; run `hadeploy lab down --name {name}` first"
@@ -239,7 +239,7 @@ pub struct UpOptions {
 /// shape is started and returned as it is.
 pub fn up(options: &UpOptions, progress: &dyn Fn(&str)) -> Result<Lab, LabError> {
     validate_name(&options.name)?;
-    if !(2..=9).contains(&options.nodes) {
+    if !(2..=16).contains(&options.nodes) {
         return Err(LabError::BadNodeCount(options.nodes));
     }
     let flavor = image::flavor_name(options.flavor);

@@ -134,6 +134,9 @@ impl HaCf {
         let mut media = Vec::new();
         let mut media_line = None;
         let mut udpport = DEFAULT_UDPPORT;
+        // The ucast plugin fixes its port once, at its first line: later ucast lines keep it
+        // even after another `udpport`.
+        let mut ucast_port: Option<u16> = None;
         let mut timers = Timers::default();
         let mut auto_failback = AutoFailback::Legacy;
         let mut msgfmt = MsgFormat::Classic;
@@ -207,10 +210,19 @@ impl HaCf {
                     let peer = peer.parse::<Ipv4Addr>().map_err(|_| {
                         err(format!("ucast: `{peer}` is not an IPv4 address"))
                     })?;
+                    let port = *ucast_port.get_or_insert(udpport);
+                    if port != udpport {
+                        warnings.push(Warning {
+                            at: at(line),
+                            message: format!(
+                                "this ucast line uses port {port}, not udpport {udpport}: Heartbeat's ucast plugin keeps the port of its first line"
+                            ),
+                        });
+                    }
                     media.push(Medium::Ucast {
                         iface: iface.to_string(),
                         peer,
-                        port: udpport,
+                        port,
                     });
                     media_line.get_or_insert(line);
                 }
@@ -465,6 +477,27 @@ mod tests {
         assert_eq!(warnings.len(), 1);
         assert_eq!(warnings[0].at.line, 3);
         assert!(warnings[0].message.contains("line 2"), "{}", warnings[0]);
+    }
+
+    #[test]
+    fn every_ucast_line_keeps_the_port_of_the_first() {
+        let (cf, warnings) =
+            parse("node a\nucast eth1 10.0.0.2\nudpport 700\nucast eth1 10.0.0.3\n");
+        let ports: Vec<u16> = cf
+            .unwrap()
+            .media
+            .iter()
+            .map(|m| match m {
+                Medium::Ucast { port, .. } => *port,
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(ports, [694, 694]);
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.at.line == 4 && w.message.contains("first line"))
+        );
     }
 
     #[test]
