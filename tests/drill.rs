@@ -1,6 +1,6 @@
 //! `hadeploy drill` against real lab clusters deployed by `hadeploy apply`: every pull mode
-//! passes on a healthy pair and the report says what the clients saw; a three-node cluster
-//! drills too; a degraded cluster is refused; a drill script runs; and an isolated node whose
+//! passes on a healthy pair and on three nodes, and the report's outage agrees with a probe
+//! the test runs itself; a degraded cluster is refused; a drill script runs; and an isolated node whose
 //! controller vanished reconnects itself by its own timer.
 
 use std::process::Output;
@@ -37,6 +37,23 @@ fn drill(guard: &LabGuard, args: &[&str]) -> Output {
     hadeploy(&all)
 }
 
+/// The longest stretch from a failed probe to the next answer.
+fn longest_gap(seen: &[(u64, bool)]) -> u64 {
+    let mut longest = 0;
+    let mut since = None;
+    for &(at, ok) in seen {
+        match (ok, since) {
+            (false, None) => since = Some(at),
+            (true, Some(s)) => {
+                longest = longest.max(at - s);
+                since = None;
+            }
+            _ => {}
+        }
+    }
+    longest
+}
+
 fn report(out: &Output) -> serde_json::Value {
     serde_json::from_str(&stdout(out))
         .unwrap_or_else(|e| panic!("JSON report: {e}\n{}\n{}", stdout(out), stderr(out)))
@@ -46,8 +63,24 @@ fn report(out: &Output) -> serde_json::Value {
 fn lab_drill_every_mode_on_a_pair() {
     let guard = applied("t-drill", 2);
     let dir = tempfile::tempdir().unwrap();
-    for mode in ["standby", "stop", "kill", "isolate"] {
+    for mode in ["standby", "stop", "kill", "isolate", "reboot"] {
         let html = dir.path().join(format!("{mode}.html"));
+        // Our own client, independent of the drill's, probing the VIP the whole time.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let independent = {
+            let stop = stop.clone();
+            let vip = guard.lab.vip;
+            std::thread::spawn(move || {
+                let began = Instant::now();
+                let mut seen = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let ok = crate::support::http_get(vip, Duration::from_millis(200)).is_some();
+                    seen.push((began.elapsed().as_millis() as u64, ok));
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                seen
+            })
+        };
         let out = drill(
             &guard,
             &[
@@ -60,7 +93,14 @@ fn lab_drill_every_mode_on_a_pair() {
                 html.to_str().unwrap(),
             ],
         );
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let ours = longest_gap(&independent.join().unwrap());
         let r = report(&out);
+        let theirs = r["outage"]["longest_ms"].as_u64().unwrap();
+        assert!(
+            ours.abs_diff(theirs) <= 300,
+            "{mode}: the report says the longest outage was {theirs} ms, our own probe saw {ours} ms"
+        );
         assert!(out.status.success() && r["passed"] == true, "{mode}: {r:#}");
         let events: Vec<&str> = r["events"]
             .as_array()
@@ -156,9 +196,20 @@ fn lab_drill_every_mode_on_a_pair() {
 #[test]
 fn lab_drill_three_nodes_and_a_lost_controller() {
     let guard = applied("t-drill3", 3);
-    let out = drill(&guard, &["--pull", "node1", "--mode", "kill", "--json"]);
-    let r = report(&out);
-    assert!(out.status.success() && r["passed"] == true, "{r:#}");
+    for mode in ["standby", "stop", "kill", "isolate", "reboot"] {
+        let out = drill(&guard, &["--pull", "node1", "--mode", mode, "--json"]);
+        let r = report(&out);
+        assert!(out.status.success() && r["passed"] == true, "{mode}: {r:#}");
+        eprintln!(
+            "3 nodes, {mode}: longest outage {} ms, both held {} ms",
+            r["outage"]["longest_ms"], r["both_held_ms"]
+        );
+        if mode == "standby" {
+            // Standby sticks: hand the group back to node1.
+            let back = drill(&guard, &["--pull", "node2", "--mode", "standby", "--json"]);
+            assert!(back.status.success(), "{}", stdout(&back));
+        }
+    }
 
     // The controller dies mid-isolate: node1's own timer lifts the rules (the drill arms it
     // for four budgets, at least 20 s).

@@ -159,6 +159,9 @@ enum Standby {
 /// request. Standby request cancelled.").
 pub const STANDBY_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long to wait for a live peer's holdings before asking again.
+pub const ASK_AGAIN: Duration = Duration::from_secs(1);
+
 pub struct ResourceManager {
     me: String,
     groups: Vec<Group>,
@@ -174,6 +177,8 @@ pub struct ResourceManager {
     /// peer's. These flags stand for a category only while it has no groups.
     claims: Claims,
     initial_done: bool,
+    /// When to send `starting` again because a live peer has not said what it holds.
+    ask_again_at: Option<Instant>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -222,6 +227,7 @@ impl ResourceManager {
             shutting_down: false,
             claims: Claims::default(),
             initial_done: false,
+            ask_again_at: None,
         }
     }
 
@@ -555,15 +561,29 @@ impl ResourceManager {
             self.standby = Standby::Not;
             return self.settle(now);
         }
+        // Decisions wait for every live peer's holdings; if its `resource` message was lost,
+        // `starting` makes every peer say again what it holds.
+        let waiting =
+            self.comm_up && !self.shutting_down && self.live_peers().any(|(_, v)| !v.known);
+        match (waiting, self.ask_again_at) {
+            (false, _) => self.ask_again_at = None,
+            (true, None) => self.ask_again_at = Some(now + ASK_AGAIN),
+            (true, Some(at)) if now >= at => {
+                self.ask_again_at = Some(now + ASK_AGAIN);
+                return vec![Output::Send(fields(&[("t", "starting")]))];
+            }
+            _ => {}
+        }
         Vec::new()
     }
 
     /// The next instant [`tick`](Self::tick) has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
-        match self.standby {
+        let standby = match self.standby {
             Standby::Asked { deadline, .. } => Some(deadline),
             _ => None,
-        }
+        };
+        standby.into_iter().chain(self.ask_again_at).min()
     }
 
     /// Graceful shutdown (SIGTERM): announce, release everything right to left, `shutdone`.
@@ -1232,6 +1252,20 @@ mod tests {
             }
         }
         assert_eq!(answers, ["node1"]);
+    }
+
+    #[test]
+    fn a_peer_that_never_says_what_it_holds_is_asked_again() {
+        let now = Instant::now();
+        let mut n1 = pair("node1", Failback::On);
+        n1.peer_alive("node2");
+        n1.comm_up(now);
+        assert!(n1.tick(now).is_empty());
+        assert!(n1.tick(now + ASK_AGAIN / 2).is_empty());
+        assert_eq!(sent(&n1.tick(now + ASK_AGAIN)), ["t=starting"]);
+        n1.peer_resource("node2", Hold::None, Some(true), None, now);
+        assert!(n1.tick(now + ASK_AGAIN * 3).is_empty());
+        assert_eq!(n1.next_deadline(), None);
     }
 
     #[test]

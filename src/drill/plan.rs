@@ -261,6 +261,9 @@ pub fn validate(steps: &[Step], cluster: &Cluster) -> Result<(), PlanError> {
     Ok(())
 }
 
+/// What a node's shutdown may take before its agent is gone, on top of a reboot's budget.
+pub const REBOOT_SHUTDOWN: Duration = Duration::from_secs(15);
+
 /// How long an expectation may take after a pull, from the cluster's timers: a hand-off is
 /// immediate, a death is noticed after deadtime (plus the start-up grace a node advertises),
 /// and the resources need time to start.
@@ -270,7 +273,10 @@ pub fn budget(cluster: &Cluster, last_pull: Option<Mode>) -> Duration {
     let resources = Duration::from_secs(2);
     match last_pull {
         Some(Mode::Standby | Mode::Stop) | None => resources + 2 * keepalive,
-        Some(Mode::Kill | Mode::Isolate | Mode::Reboot) => deadtime + 2 * keepalive + resources,
+        Some(Mode::Kill | Mode::Isolate) => deadtime + 2 * keepalive + resources,
+        // A reboot first shuts the node down, its other services with it, before the agent
+        // hands over or goes silent.
+        Some(Mode::Reboot) => deadtime + 2 * keepalive + resources + REBOOT_SHUTDOWN,
     }
 }
 

@@ -48,7 +48,8 @@ pub struct Options {
 
 struct Node {
     name: String,
-    transport: SshTransport,
+    /// Replaced when the node comes back from a reboot (the old master connection died).
+    transport: tokio::sync::RwLock<SshTransport>,
 }
 
 /// What the probe and the watcher have seen so far, shared with the step loop.
@@ -67,6 +68,8 @@ fn ms(since: Instant) -> u64 {
 async fn run_on(node: &Node, script: &str) -> Result<String, DrillError> {
     let out = node
         .transport
+        .read()
+        .await
         .run(script, None)
         .await
         .map_err(|e| DrillError::Node {
@@ -162,7 +165,7 @@ async fn observe(nodes: &[Arc<Node>], vip: Ipv4Addr) -> (Vec<String>, Vec<(Strin
     for node in nodes {
         let node = node.clone();
         handles.push(tokio::spawn(async move {
-            let out = node.transport.run(script, None).await.ok()?;
+            let out = node.transport.read().await.run(script, None).await.ok()?;
             Some((node.name.clone(), out.stdout_text()))
         }));
     }
@@ -203,6 +206,8 @@ async fn preflight(
     for node in nodes {
         match node
             .transport
+            .read()
+            .await
             .run("hadeploy-agent status --json", None)
             .await
         {
@@ -242,6 +247,40 @@ async fn preflight(
     }
 }
 
+/// How long a rebooted node may take to answer again with its agent running.
+const REBOOT_BACK_WITHIN: Duration = Duration::from_secs(180);
+
+/// Waits for a rebooted node: a new SSH connection (the old one died with it) and its agent
+/// answering; the new connection replaces the old for the rest of the drill.
+async fn wait_back(cluster: &Cluster, ssh: &SshOptions, node: &Node) -> Result<(), DrillError> {
+    let Some(spec) = cluster.nodes.iter().find(|n| n.node_name == node.name) else {
+        return Ok(());
+    };
+    let deadline = Instant::now() + REBOOT_BACK_WITHIN;
+    loop {
+        if let Ok(t) = SshTransport::connect(&spec.host, &spec.connection, ssh).await {
+            if t.run("hadeploy-agent status --json", None)
+                .await
+                .is_ok_and(|o| o.success())
+            {
+                *node.transport.write().await = t;
+                return Ok(());
+            }
+            t.close().await;
+        }
+        if Instant::now() >= deadline {
+            return Err(DrillError::Node {
+                node: node.name.clone(),
+                message: format!(
+                    "did not come back from the reboot within {} s",
+                    REBOOT_BACK_WITHIN.as_secs()
+                ),
+            });
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// The step list for `--pull`, `--scenario` or `--script`, validated. Needs the live holder.
 pub enum What {
     Pull { node: String, mode: Mode },
@@ -260,7 +299,7 @@ async fn connect(cluster: &Cluster, ssh: &SshOptions) -> Result<Vec<Arc<Node>>, 
             })?;
         nodes.push(Arc::new(Node {
             name: n.node_name.clone(),
-            transport,
+            transport: tokio::sync::RwLock::new(transport),
         }));
     }
     Ok(nodes)
@@ -393,6 +432,7 @@ pub async fn run(cluster: &Cluster, what: &What, options: &Options) -> Result<Re
         let steps_run = run_steps(
             &steps,
             cluster,
+            &options.ssh,
             &nodes,
             &seen,
             start,
@@ -412,10 +452,12 @@ pub async fn run(cluster: &Cluster, what: &What, options: &Options) -> Result<Re
             at_ms: ms(start),
             what: format!("undo: restore {node} ({})", mode.as_str()),
         });
-        if let Some(n) = nodes.iter().find(|n| n.name == node)
-            && !script.is_empty()
-        {
-            let _ = run_on(n, &script).await;
+        if let Some(n) = nodes.iter().find(|n| n.name == node) {
+            if mode == Mode::Reboot {
+                let _ = wait_back(cluster, &options.ssh, n).await;
+            } else if !script.is_empty() {
+                let _ = run_on(n, &script).await;
+            }
         }
     }
     // Let the failback settle in the record before stopping the probes.
@@ -428,6 +470,8 @@ pub async fn run(cluster: &Cluster, what: &What, options: &Options) -> Result<Re
     for node in &nodes {
         let logged = node
             .transport
+            .read()
+            .await
             .run(
                 &format!("journalctl -u hadeploy-agent --since @{since_unix} -p err --no-pager -q 2>/dev/null | grep -v '^-- ' || true"),
                 None,
@@ -531,6 +575,7 @@ fn timeline(
 async fn run_steps(
     steps: &[Step],
     cluster: &Cluster,
+    ssh: &SshOptions,
     nodes: &[Arc<Node>],
     seen: &Arc<Mutex<Seen>>,
     start: Instant,
@@ -577,6 +622,13 @@ async fn run_steps(
                 });
                 if let Some(pos) = undo.iter().rposition(|(n, _, _)| n == node) {
                     let (_, mode, script) = undo.remove(pos);
+                    if mode == Mode::Reboot
+                        && let Some(n) = node_of(node)
+                        && let Err(e) = wait_back(cluster, ssh, &n).await
+                    {
+                        outcome.passed = false;
+                        outcome.detail = e.to_string();
+                    }
                     if let Some(n) = node_of(node)
                         && !script.is_empty()
                         && let Err(e) = run_on(&n, &script).await

@@ -345,6 +345,10 @@ pub fn up(options: &UpOptions, progress: &dyn Fn(&str)) -> Result<Lab, LabError>
             container.clone(),
             "--hostname".into(),
             name.clone(),
+            // A reboot from inside (PID 1 exits) brings the node back, as on a real host;
+            // `docker kill` (the crash fault) keeps it down until started.
+            "--restart".into(),
+            "unless-stopped".into(),
         ];
         for label in [
             format!("hadeploy.lab={}", options.name),
