@@ -154,6 +154,8 @@ fn apply(args: &ApplyArgs, verbose: u8) -> ExitCode {
         ssh: SshOptions {
             accept_new_host_keys: args.accept_new_host_keys,
             config_file: args.ssh_config.clone(),
+            // Like Ansible's ControlPersist: the next run within a minute skips the handshake.
+            reuse_for: Some(std::time::Duration::from_secs(60)),
             ..SshOptions::default()
         },
         any_errors_fatal: args.any_errors_fatal,
