@@ -37,13 +37,13 @@ timed() {
     awk -v n=$((e - s)) 'BEGIN {printf "%.2f", n / 1e9}'
 }
 
-up() { # lab name, size -> inventory path
-    labs+=("$1")
+up() { # lab name, size -> inventory path (called in $(…): the caller records the name)
     "$bin" lab up --name "$1" --nodes "$2" | tail -n 1
 }
 
 declare -A t
 for n in "${sizes[@]}"; do
+    labs+=("bench-h$n")
     inventory=$(up "bench-h$n" "$n")
     cfg=$(dirname "$inventory")/ssh_config
     t[h,$n,first]=$(timed "$bin" apply --ssh-config "$cfg" "$inventory")
@@ -51,6 +51,7 @@ for n in "${sizes[@]}"; do
     t[h,$n,check]=$(timed "$bin" apply --check --ssh-config "$cfg" "$inventory")
     "$bin" lab down --name "bench-h$n" >/dev/null
 
+    labs+=("bench-a$n")
     inventory=$(up "bench-a$n" "$n")
     cfg=$(dirname "$inventory")/ssh_config
     export ANSIBLE_PIPELINING=True ANSIBLE_FORKS=$n ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3

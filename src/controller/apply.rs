@@ -535,6 +535,22 @@ fn preflight(inventory: &Inventory, hosts: &mut [HostRun]) {
 /// A VIP that no node of its cluster holds but that answers anyway belongs to someone else:
 /// bringing it up would make two hosts answer for one address. Asked from a node of the
 /// cluster, since only the service network can see it.
+/// Whether a member holds `vip` right now: an agent may have just taken it between the probe
+/// and the ping, which is not another host using the address.
+async fn held_now(hosts: &[HostRun], members: &[usize], vip: std::net::Ipv4Addr) -> bool {
+    for &i in members {
+        if let Some(transport) = &hosts[i].transport
+            && transport
+                .run(&format!("ip -o -4 addr show | grep -q ' {vip}/'"), None)
+                .await
+                .is_ok_and(|o| o.success())
+        {
+            return true;
+        }
+    }
+    false
+}
+
 async fn vip_preflight(inventory: &Inventory, hosts: &mut [HostRun]) {
     for (index, cluster) in inventory.clusters.iter().enumerate() {
         let members: Vec<usize> = (0..hosts.len())
@@ -568,7 +584,7 @@ async fn vip_preflight(inventory: &Inventory, hosts: &mut [HostRun]) {
                 )
                 .await
                 .is_ok_and(|o| o.success());
-            if answered {
+            if answered && !held_now(hosts, &members, vip.address).await {
                 foreign.push(vip.address);
             }
         }
