@@ -113,6 +113,13 @@ fn lab_drill_every_mode_on_a_pair() {
             "{mode}: {events:?}"
         );
         assert!(events.contains(&"VIP up on node2"), "{mode}: {events:?}");
+        let audits = r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["step"].as_str().unwrap().starts_with("audit:"))
+            .count();
+        assert!(audits >= 2, "{mode}: an audit at each settled point: {r:#}");
         assert!(
             events.contains(&"first answer from node2"),
             "{mode}: {events:?}"

@@ -757,7 +757,6 @@ impl Agent {
 fn why_text(why: &Why) -> String {
     match why {
         Why::Unheld => "nobody holds them".into(),
-        Why::PeerGone(n) => format!("{n} left"),
         Why::Standby => "standby hand-off".into(),
         Why::Duplicate(n) => format!("also held by {n} after a partition"),
         Why::Shutdown => "shutting down".into(),

@@ -82,8 +82,6 @@ pub type GroupSet = BTreeSet<usize>;
 pub enum Why {
     /// Nobody holds them and this node is the one to take them.
     Unheld,
-    /// Their holder left (shutdown notice or declared dead).
-    PeerGone(String),
     /// The three-phase standby exchange.
     Standby,
     /// A partition healed and the other holder keeps them.

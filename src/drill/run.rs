@@ -571,6 +571,67 @@ fn timeline(
     events.sort_by_key(|e| e.at_ms);
 }
 
+/// What must hold whenever the cluster has settled: each VIP on exactly one node (both sides
+/// of an isolation may hold it), the managed services running only there, and every node that
+/// is still a member seeing the other members active. `pulled` nodes are out of the cluster.
+async fn audit(cluster: &Cluster, nodes: &[Arc<Node>], pulled: &[&str]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let vip = cluster.vips[0].address;
+    let (holders, _) = observe(nodes, vip).await;
+    let members: Vec<&Arc<Node>> = nodes
+        .iter()
+        .filter(|n| !pulled.contains(&n.name.as_str()))
+        .collect();
+    let member_holders: Vec<&String> = holders
+        .iter()
+        .filter(|h| !pulled.contains(&h.as_str()))
+        .collect();
+    if member_holders.len() != 1 {
+        problems.push(format!("VIP {vip} on {holders:?}"));
+    }
+    for node in &members {
+        let services: Vec<String> = cluster
+            .resources
+            .iter()
+            .map(|r| {
+                format!(
+                    "pgrep -x {} >/dev/null && echo {}",
+                    crate::transport::shell_quote(&r.name),
+                    r.name
+                )
+            })
+            .collect();
+        if !services.is_empty() && !holders.contains(&node.name) {
+            let running = run_on(node, &format!("{{ {}; }} || true", services.join("; ")))
+                .await
+                .unwrap_or_default();
+            for service in running.split_whitespace() {
+                problems.push(format!(
+                    "{service} runs on {}, which does not hold the VIP",
+                    node.name
+                ));
+            }
+        }
+        let status = run_on(node, "hadeploy-agent status --json")
+            .await
+            .unwrap_or_default();
+        let json: serde_json::Value = serde_json::from_str(status.trim()).unwrap_or_default();
+        for peer in json["nodes"].as_array().into_iter().flatten() {
+            let name = peer["name"].as_str().unwrap_or("?");
+            // A node that just rejoined may still be `up` for a keepalive: alive either way.
+            let alive = matches!(peer["status"].as_str(), Some("active" | "up" | "init"));
+            if !pulled.contains(&name) && !alive {
+                problems.push(format!(
+                    "{} sees {name} as {}",
+                    node.name,
+                    peer["status"].as_str().unwrap_or("?")
+                ));
+            }
+        }
+    }
+    problems
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_steps(
     steps: &[Step],
@@ -706,10 +767,32 @@ async fn run_steps(
         }
         outcome.took_ms = ms(start) - began;
         let failed = !outcome.passed;
+        let settled = matches!(step, Step::ExpectVipOn { .. }) && !failed;
         outcomes.push(outcome);
         if failed {
             // The undo stack restores what was changed; later steps would measure nothing.
             break;
+        }
+        if settled {
+            let at = ms(start);
+            let pulled: Vec<&str> = undo
+                .iter()
+                .filter(|(_, m, _)| *m != Mode::Standby)
+                .map(|(n, _, _)| n.as_str())
+                .collect();
+            let problems = audit(cluster, nodes, &pulled).await;
+            let passed = problems.is_empty();
+            outcomes.push(StepOutcome {
+                step: "audit: VIP on one node, services only there, membership agreed".into(),
+                started_ms: at,
+                took_ms: ms(start) - at,
+                budget_ms: None,
+                passed,
+                detail: problems.join("; "),
+            });
+            if !passed {
+                break;
+            }
         }
     }
     Ok(())
