@@ -37,6 +37,10 @@ pub enum DrillError {
         "the cluster is not healthy, so the drill would not measure a failover: {0}. Fix it, or drill anyway with --force"
     )]
     Unhealthy(String),
+    #[error("interrupted (Ctrl-C); what the drill changed was restored")]
+    Interrupted,
+    #[error("the drill's recorder failed: {0}")]
+    Recorder(&'static str),
 }
 
 pub struct Options {
@@ -443,7 +447,7 @@ pub async fn run(cluster: &Cluster, what: &What, options: &Options) -> Result<Re
         );
         tokio::select! {
             result = steps_run => result.err(),
-            _ = tokio::signal::ctrl_c() => Some(DrillError::Unhealthy("interrupted (Ctrl-C)".into())),
+            _ = tokio::signal::ctrl_c() => Some(DrillError::Interrupted),
         }
     };
     // Always restore what the drill changed, newest first.
@@ -496,7 +500,7 @@ pub async fn run(cluster: &Cluster, what: &What, options: &Options) -> Result<Re
     let (mut probes, holders, dead_views) = {
         let s = seen
             .lock()
-            .map_err(|_| DrillError::Unhealthy("recorder poisoned".into()))?;
+            .map_err(|_| DrillError::Recorder("a probe task panicked"))?;
         (s.probes.clone(), s.holders.clone(), s.dead_views.clone())
     };
     probes.sort_by_key(|p| p.at_ms);
