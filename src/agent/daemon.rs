@@ -549,9 +549,9 @@ impl Agent {
             .join(", ")
     }
 
-    fn held_vips(&self) -> Vec<VipSpec> {
-        self.resources
-            .held()
+    /// The VIPs of these groups.
+    fn vips_of(&self, groups: &GroupSet) -> Vec<VipSpec> {
+        groups
             .iter()
             .flat_map(|&g| self.settings.groups[g].steps.iter())
             .filter_map(|s| match s {
@@ -633,14 +633,7 @@ impl Agent {
                             self.group_names(&groups)
                         ),
                     );
-                    let vips: Vec<VipSpec> = groups
-                        .iter()
-                        .flat_map(|&g| self.settings.groups[g].steps.iter())
-                        .filter_map(|s| match s {
-                            Step::Vip(spec) => Some(spec.clone()),
-                            Step::Script { .. } => None,
-                        })
-                        .collect();
+                    let vips = self.vips_of(&groups);
                     tokio::spawn(async move {
                         for e in executor::refresh_vips(&vips, true).await {
                             log(3, &e);
@@ -937,7 +930,7 @@ pub async fn run(
                     Ok(_) => {}
                     Err(e) => log(3, &format!("reopening the heartbeat media: {e}")),
                 }
-                let vips = agent.held_vips();
+                let vips = agent.vips_of(agent.resources.held());
                 if !vips.is_empty() {
                     for e in executor::refresh_vips(&vips, false).await {
                         log(3, &format!("refreshing a VIP: {e}"));
