@@ -654,6 +654,20 @@ pub enum Fault {
     Start,
 }
 
+/// Disconnects a network. Docker finds the interface by the name it gave it; one that `plug`
+/// renamed back is left behind in the node, so it is removed here, or the next plug would
+/// find its address taken.
+fn unplug(container: &str, network: &str, addr: Ipv4Addr) -> Result<(), LabError> {
+    docker(&["network", "disconnect", "-f", network, container])?;
+    docker::exec(
+        container,
+        &format!(
+            r#"dev=$(ip -o -4 addr show | awk -v a="{addr}/" 'index($4, a) == 1 {{ print $2; exit }}'); [ -z "$dev" ] || ip link del "$dev""#
+        ),
+    )?;
+    Ok(())
+}
+
 /// Renames the interface holding `addr` to `iface`, keeping a default route through it.
 fn rename_script(addr: Ipv4Addr, iface: &str) -> String {
     format!(
@@ -685,13 +699,14 @@ pub fn inject(lab: &Lab, node: &str, fault: Fault) -> Result<(), LabError> {
         Fault::Resume => docker(&["unpause", c]).map(drop)?,
         Fault::Reboot => docker(&["restart", "-t", "5", c]).map(drop)?,
         Fault::Start => docker(&["start", c]).map(drop)?,
-        Fault::UnplugHeartbeat => {
-            docker(&["network", "disconnect", "-f", &lab.heartbeat_network, c]).map(drop)?
-        }
+        Fault::UnplugHeartbeat => unplug(c, &lab.heartbeat_network, n.heartbeat_addr)?,
         Fault::UnplugAll => {
-            for network in [&lab.heartbeat_network, &lab.service_network] {
+            for (network, addr) in [
+                (&lab.heartbeat_network, n.heartbeat_addr),
+                (&lab.service_network, n.service_addr),
+            ] {
                 if connected(network)? {
-                    docker(&["network", "disconnect", "-f", network, c])?;
+                    unplug(c, network, addr)?;
                 }
             }
         }
