@@ -930,7 +930,7 @@ pub async fn run(
                     Ok(_) => {}
                     Err(e) => log(3, &format!("reopening the heartbeat media: {e}")),
                 }
-                let vips = agent.vips_of(agent.resources.held());
+                let vips = agent.vips_of(&agent.resources.kept());
                 if !vips.is_empty() {
                     for e in executor::refresh_vips(&vips, false).await {
                         log(3, &format!("refreshing a VIP: {e}"));

@@ -238,6 +238,15 @@ impl ResourceManager {
         &self.held
     }
 
+    /// Held groups whose VIPs must be kept alive: not those being released right now (a
+    /// refresh racing the release would put the address back after it was removed).
+    pub fn kept(&self) -> GroupSet {
+        match &self.busy {
+            Busy::Releasing(going) => self.held.difference(going).copied().collect(),
+            _ => self.held.clone(),
+        }
+    }
+
     /// `rscstatus`: what this node holds, or `transition` while something is moving.
     pub fn status_word(&self) -> &'static str {
         if !self.is_stable() {
@@ -1046,6 +1055,21 @@ mod tests {
         assert_eq!(releases(&out), Some(set(&[0])));
         let out = n1.released(&set(&[0]), now);
         assert_eq!(sent(&out), ["t=ask_resources rsc_hold=all info=done"]);
+    }
+
+    #[test]
+    fn vips_being_released_are_not_kept_alive() {
+        let now = Instant::now();
+        let mut n1 = pair("node1", Failback::Off);
+        n1.peer_alive("node2");
+        n1.comm_up(now);
+        n1.peer_resource("node2", Hold::None, Some(true), None, now);
+        n1.acquired(&set(&[0]), now);
+        assert_eq!(n1.kept(), set(&[0]));
+        n1.request_standby(Hold::All, now);
+        n1.peer_ask("node2", Hold::All, "other", now);
+        assert_eq!(n1.held(), &set(&[0]), "still held until stopped");
+        assert_eq!(n1.kept(), set(&[]), "but no longer refreshed");
     }
 
     #[test]
