@@ -52,31 +52,28 @@ impl Cluster {
         self.guard.exec(node, script).1
     }
 
-    /// Nodes that have the VIP configured right now (crashed and paused nodes are skipped).
+    /// Nodes that can be asked: crashed and paused ones are skipped (exec into them fails or
+    /// hangs).
+    fn live_nodes(&self) -> impl Iterator<Item = &String> {
+        self.nodes.iter().filter(|n| {
+            self.guard
+                .lab
+                .node(n)
+                .is_ok_and(|node| lab::docker::is_live(&node.container))
+        })
+    }
+
+    /// Nodes that have the VIP configured right now.
     fn vip_holders(&self) -> Vec<String> {
         let needle = format!(" {}/", self.vip);
-        self.nodes
-            .iter()
-            .filter(|n| {
-                self.guard
-                    .lab
-                    .node(n)
-                    .is_ok_and(|node| lab::docker::is_live(&node.container))
-            })
+        self.live_nodes()
             .filter(|n| self.sh(n, "ip -o -4 addr show").contains(&needle))
             .cloned()
             .collect()
     }
 
     fn nginx_running_on(&self) -> Vec<String> {
-        self.nodes
-            .iter()
-            .filter(|n| {
-                self.guard
-                    .lab
-                    .node(n)
-                    .is_ok_and(|node| lab::docker::is_live(&node.container))
-            })
+        self.live_nodes()
             .filter(|n| {
                 self.sh(n, "pgrep -x nginx >/dev/null && echo yes")
                     .contains("yes")
