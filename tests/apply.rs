@@ -74,6 +74,25 @@ fn lab_apply_converges_is_idempotent_and_reports_drift() {
                 "disabled",
                 "{node}: {service} must stay out of boot (disabled, not masked)"
             );
+            // The SysV links follow, as `systemctl disable` leaves them on Debian: stop links only.
+            assert_eq!(
+                sh(
+                    node,
+                    &format!("ls /etc/rc[2345].d/ | grep -c '^S..{service}$' || true")
+                )
+                .trim(),
+                "0",
+                "{node}: {service} keeps a SysV start link"
+            );
+            assert_eq!(
+                sh(
+                    node,
+                    &format!("ls /etc/rc[2345].d/ | grep -c '^K..{service}$' || true")
+                )
+                .trim(),
+                "4",
+                "{node}: {service} must keep its stop links"
+            );
         }
     }
     for file in ["/etc/ha.d/haresources", "/etc/ha.d/authkeys"] {

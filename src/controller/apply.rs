@@ -16,7 +16,7 @@ use crate::config::inventory::{Cluster, ClusterNode, Inventory, secrets};
 use crate::config::roles::{Family, Roles};
 use crate::render::Renderer;
 use crate::transport::ssh::{SshOptions, SshTransport};
-use crate::transport::{Transport, sha1_hex};
+use crate::transport::{Transport, Upload, sha1_hex};
 
 pub const SYSCTL_DROPIN: &str = "/etc/sysctl.d/90-hadeploy.conf";
 const SYSTEMD_UNIT: &str = "/etc/systemd/system/hadeploy-agent.service";
@@ -179,17 +179,23 @@ pub async fn apply(
         .map(|f| f.path.clone())
         .chain([SYSTEMD_UNIT.to_string(), INIT_SCRIPT.to_string()])
         .collect();
-    let probe_script = probe::script(
-        &probe_paths.iter().map(String::as_str).collect::<Vec<_>>(),
-        &roles.all_services(),
-    );
+    let probe_paths: Vec<&str> = probe_paths.iter().map(String::as_str).collect();
+    let services = roles.all_services();
+    let probe_scripts: Vec<Arc<String>> = inventory
+        .clusters
+        .iter()
+        .map(|c| {
+            let vips: Vec<_> = c.vips.iter().map(|v| v.address).collect();
+            Arc::new(probe::script(&probe_paths, &services, &vips))
+        })
+        .collect();
     let forks = Arc::new(Semaphore::new(options.forks.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, host) in hosts.iter().enumerate() {
         let (node, ssh, script, forks) = (
             host.node.clone(),
             options.ssh.clone(),
-            probe_script.clone(),
+            probe_scripts[host.cluster].clone(),
             forks.clone(),
         );
         tasks.spawn(async move {
@@ -302,7 +308,7 @@ pub async fn apply(
         let events: Vec<String> = steps.iter().map(Step::describe).collect();
         tasks.spawn(async move {
             let _permit = forks.acquire_owned().await;
-            let result = execute(&*transport, &steps, &agent).await;
+            let result = execute(transport, &steps, agent).await;
             let restart = agent_was_running && steps.iter().any(Step::notifies_agent);
             (i, host_name, events, result.map(|()| restart))
         });
@@ -386,46 +392,78 @@ async fn finish(hosts: Vec<HostRun>, on_event: &(dyn Fn(Event) + Sync)) -> Vec<H
     reports
 }
 
-/// Runs the planned steps: uploads through `put`, everything else batched into one script.
-async fn execute<T: Transport>(transport: &T, steps: &[Step], agent: &[u8]) -> Result<(), String> {
-    let mut script = String::from("set -e\n");
+/// Runs the planned steps over the one connection: the uploads all at once, beside them one
+/// script with the steps that do not need the files (SysV link syncs in the background), then
+/// one script with the rest (the agent's reload and start).
+async fn execute<T: Transport + 'static>(
+    transport: Arc<T>,
+    steps: &[Step],
+    agent: Arc<Vec<u8>>,
+) -> Result<(), String> {
+    let mut tasks = tokio::task::JoinSet::new();
+    let files: Vec<Step> = steps
+        .iter()
+        .filter(|s| matches!(s, Step::PutFile { .. } | Step::PutAgent))
+        .cloned()
+        .collect();
+    if !files.is_empty() {
+        let (transport, agent) = (transport.clone(), agent.clone());
+        tasks.spawn(async move {
+            let uploads: Vec<Upload<'_>> = files
+                .iter()
+                .map(|step| match step {
+                    Step::PutFile { file, existed } => Upload {
+                        path: &file.path,
+                        content: &file.content,
+                        mode: file.mode,
+                        // The previous version stays beside it for the operator.
+                        keep_backup: *existed,
+                    },
+                    _ => Upload {
+                        path: probe::AGENT_PATH,
+                        content: &agent,
+                        mode: 0o755,
+                        keep_backup: false,
+                    },
+                })
+                .collect();
+            transport.put_all(&uploads).await.map_err(|e| e.to_string())
+        });
+    }
+    // The steps that do not read the uploaded files run meanwhile.
+    let mut early = String::from("set -e\nsyncs=\"\"\n");
+    for sync in steps.iter().filter_map(Step::sysv_sync) {
+        early.push_str(&format!("( {sync} ) & syncs=\"$syncs $!\"\n"));
+    }
+    let mut late = String::from("set -e\n");
     for step in steps {
-        match step {
-            Step::PutFile { file, existed } => {
-                if *existed {
-                    // Keep the previous version beside it for the operator.
-                    let p = crate::transport::shell_quote(&file.path);
-                    transport
-                        .run(&format!("cp -p {p} {p}.hadeploy-backup"), None)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                }
-                transport
-                    .put(&file.path, &file.content, file.mode)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            Step::PutAgent => transport
-                .put(probe::AGENT_PATH, agent, 0o755)
-                .await
-                .map_err(|e| e.to_string())?,
-            other => {
-                if let Some(s) = other.script() {
-                    script.push_str(&s);
-                    script.push('\n');
-                }
-            }
+        if let Some(s) = step.script() {
+            let script = if step.reads_uploads() {
+                &mut late
+            } else {
+                &mut early
+            };
+            script.push_str(&s);
+            script.push('\n');
         }
     }
-    let out = transport
-        .run(&script, None)
-        .await
-        .map_err(|e| e.to_string())?;
-    if out.success() {
-        Ok(())
-    } else {
-        Err(out.stderr_text().trim().to_string())
+    early.push_str("for p in $syncs; do wait \"$p\"; done\n");
+    let run = |transport: Arc<T>, script: String| async move {
+        let out = transport
+            .run(&script, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(out.stderr_text().trim().to_string())
+        }
+    };
+    tasks.spawn(run(transport.clone(), early));
+    while let Some(joined) = tasks.join_next().await {
+        joined.map_err(|e| e.to_string())??;
     }
+    run(transport, late).await
 }
 
 fn family_of(os: OsFamily) -> Option<Family> {
@@ -453,7 +491,8 @@ fn keep_out_of_boot(names: &[String], roles: &Roles, os: OsFamily) -> Vec<String
 /// installed: a broken nginx.conf is refused before anything changes, not discovered at the
 /// next failover.
 async fn config_test_preflight(inventory: &Inventory, roles: &Roles, hosts: &mut [HostRun]) {
-    for host in hosts.iter_mut() {
+    let mut tests = tokio::task::JoinSet::new();
+    for (i, host) in hosts.iter().enumerate() {
         let (Some(state), Some(transport)) = (&host.state, &host.transport) else {
             continue;
         };
@@ -461,6 +500,7 @@ async fn config_test_preflight(inventory: &Inventory, roles: &Roles, hosts: &mut
             continue;
         }
         let cluster = &inventory.clusters[host.cluster];
+        let mut wanted: Vec<(String, String)> = Vec::new();
         for resource in &cluster.resources {
             let Some(role) = roles.for_service(&resource.name) else {
                 continue;
@@ -471,23 +511,31 @@ async fn config_test_preflight(inventory: &Inventory, roles: &Roles, hosts: &mut
             ) else {
                 continue;
             };
-            if !state.services.get(service).is_some_and(|s| s.present) {
-                continue;
+            if state.services.get(service).is_some_and(|s| s.present) {
+                wanted.push((test.clone(), service.to_string()));
             }
-            match transport.run(test, None).await {
-                Ok(out) if out.success() => {}
-                Ok(out) => {
-                    host.report.outcome = Outcome::Failed(format!(
-                        "preflight: `{test}` failed, so {service} would not start on failover: {}. Fix the configuration on this node first",
-                        out.stderr_text().trim()
-                    ));
-                    break;
-                }
-                Err(e) => {
-                    host.report.outcome = Outcome::Failed(format!("preflight: `{test}`: {e}"));
-                    break;
+        }
+        let transport = transport.clone();
+        // Hosts test at once; one host's tests run in order and stop at the first failure.
+        tests.spawn(async move {
+            for (test, service) in wanted {
+                match transport.run(&test, None).await {
+                    Ok(out) if out.success() => {}
+                    Ok(out) => {
+                        return (i, Some(format!(
+                            "preflight: `{test}` failed, so {service} would not start on failover: {}. Fix the configuration on this node first",
+                            out.stderr_text().trim()
+                        )));
+                    }
+                    Err(e) => return (i, Some(format!("preflight: `{test}`: {e}"))),
                 }
             }
+            (i, None)
+        });
+    }
+    while let Some(joined) = tests.join_next().await {
+        if let Ok((i, Some(failure))) = joined {
+            hosts[i].report.outcome = Outcome::Failed(failure);
         }
     }
 }
@@ -532,9 +580,6 @@ fn preflight(inventory: &Inventory, hosts: &mut [HostRun]) {
     }
 }
 
-/// A VIP that no node of its cluster holds but that answers anyway belongs to someone else:
-/// bringing it up would make two hosts answer for one address. Asked from a node of the
-/// cluster, since only the service network can see it.
 /// Whether a member holds `vip` right now: an agent may have just taken it between the probe
 /// and the ping, which is not another host using the address.
 async fn held_now(hosts: &[HostRun], members: &[usize], vip: std::net::Ipv4Addr) -> bool {
@@ -551,18 +596,14 @@ async fn held_now(hosts: &[HostRun], members: &[usize], vip: std::net::Ipv4Addr)
     false
 }
 
+/// A VIP that no node of its cluster holds but that answers anyway belongs to someone else:
+/// bringing it up would make two hosts answer for one address. The members pinged it during
+/// their probes, since only the service network can see it.
 async fn vip_preflight(inventory: &Inventory, hosts: &mut [HostRun]) {
     for (index, cluster) in inventory.clusters.iter().enumerate() {
         let members: Vec<usize> = (0..hosts.len())
             .filter(|&i| hosts[i].cluster == index)
             .collect();
-        let Some(asker) = members
-            .iter()
-            .copied()
-            .find(|&i| hosts[i].transport.is_some())
-        else {
-            continue;
-        };
         let mut foreign = Vec::new();
         for vip in &cluster.vips {
             let held = members.iter().any(|&i| {
@@ -574,16 +615,14 @@ async fn vip_preflight(inventory: &Inventory, hosts: &mut [HostRun]) {
             if held {
                 continue;
             }
-            let Some(transport) = hosts[asker].transport.clone() else {
-                continue;
-            };
-            let answered = transport
-                .run(
-                    &format!("ping -c 1 -W 1 {} >/dev/null 2>&1", vip.address),
-                    None,
-                )
-                .await
-                .is_ok_and(|o| o.success());
+            // Every member pinged it during its probe.
+            let answered = members.iter().any(|&i| {
+                hosts[i]
+                    .state
+                    .as_ref()
+                    .and_then(|s| s.answering.get(&vip.address))
+                    .is_some_and(|&yes| yes)
+            });
             if answered && !held_now(hosts, &members, vip.address).await {
                 foreign.push(vip.address);
             }

@@ -83,6 +83,11 @@ impl Step {
         }
     }
 
+    /// Whether the step's script needs the uploads done first.
+    pub fn reads_uploads(&self) -> bool {
+        matches!(self, Step::DaemonReload | Step::EnableAgent { .. })
+    }
+
     pub fn notifies_agent(&self) -> bool {
         match self {
             Step::PutFile { file, .. } => file.notifies_agent,
@@ -99,8 +104,13 @@ impl Step {
             Step::DisableAutostart { service, init, family } => {
                 let s = crate::transport::shell_quote(service);
                 match (init, family) {
-                    // disable, not mask: the cluster must still be able to start it.
-                    (InitSystem::Systemd, _) => format!("systemctl disable -q {s}.service"),
+                    // disable, not mask: the cluster must still be able to start it. No reload:
+                    // boot reads the symlinks, and the probe asks `is-enabled`, which does too.
+                    // The SysV links `systemctl disable` would sync through systemd-sysv-install
+                    // are `sysv_sync`'s, run beside the other steps.
+                    (InitSystem::Systemd, _) => {
+                        format!("SYSTEMCTL_SKIP_SYSV=1 systemctl disable --no-reload -q {s}.service")
+                    }
                     // `disable` keeps K links, so the next package upgrade does not re-enable it
                     // (`remove` alone is undone by the package's postinst).
                     (_, OsFamily::Debian) => format!("update-rc.d {s} disable >/dev/null"),
@@ -109,9 +119,31 @@ impl Step {
                 }
             }
             Step::DaemonReload => "systemctl daemon-reload".into(),
-            Step::EnableAgent { init: InitSystem::Systemd } => "systemctl enable -q hadeploy-agent.service && systemctl start hadeploy-agent.service".into(),
+            // A unit file systemd has not loaded yet needs no reload: `start` reads it from disk.
+            Step::EnableAgent { init: InitSystem::Systemd } => "systemctl enable --no-reload -q hadeploy-agent.service && systemctl start hadeploy-agent.service".into(),
             Step::EnableAgent { .. } => "update-rc.d hadeploy-agent defaults >/dev/null && /etc/init.d/hadeploy-agent start".into(),
         })
+    }
+
+    /// What systemd-sysv-install does for `systemctl disable` on Debian, run beside the
+    /// script's other steps: the service's SysV start links become stop links, so a switch to
+    /// sysvinit keeps it out of boot too. That is `update-rc.d NAME disable`'s toggle (S→K in
+    /// the start runlevels, same sequence number), done in the shell: the perl costs ~0.2 s a
+    /// service and this step is the whole first run's long pole.
+    pub fn sysv_sync(&self) -> Option<String> {
+        match self {
+            Step::DisableAutostart {
+                service,
+                init: InitSystem::Systemd,
+                family: OsFamily::Debian,
+            } => {
+                let s = crate::transport::shell_quote(service);
+                Some(format!(
+                    "for l in /etc/rc[2345].d/S[0-9][0-9]{s}; do [ -L \"$l\" ] || continue; k=\"${{l%/*}}/K${{l##*/S}}\"; mv -f \"$l\" \"$k\"; done"
+                ))
+            }
+            _ => None,
+        }
     }
 
     /// The unified diff of a file change, with secrets redacted.
@@ -158,11 +190,12 @@ fn file_matches(current: Option<&RemoteFile>, desired: &DesiredFile) -> bool {
 /// binary, autostart and sysctl, then the agent enabled last.
 pub fn plan(desired: &Desired, current: &NodeState) -> Vec<Step> {
     let mut steps = Vec::new();
+    // Only a unit file systemd may have loaded needs a daemon-reload after it changes.
     let mut unit_changed = false;
     for file in &desired.files {
         let existing = current.files.get(&file.path).and_then(|f| f.as_ref());
         if !file_matches(existing, file) {
-            unit_changed |= file.path.starts_with("/etc/systemd/");
+            unit_changed |= existing.is_some() && file.path.starts_with("/etc/systemd/");
             steps.push(Step::PutFile {
                 file: file.clone(),
                 existed: existing.is_some(),
@@ -273,6 +306,7 @@ mod tests {
             services,
             agent_sha1: Some("abc".into()),
             nonlocal_bind_live: Some(true),
+            answering: BTreeMap::new(),
             files,
         }
     }
@@ -369,7 +403,7 @@ mod tests {
         };
         assert_eq!(
             step(InitSystem::Systemd, OsFamily::Debian),
-            "systemctl disable -q nginx.service"
+            "SYSTEMCTL_SKIP_SYSV=1 systemctl disable --no-reload -q nginx.service"
         );
         assert_eq!(
             step(InitSystem::Sysvinit, OsFamily::Debian),

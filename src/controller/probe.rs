@@ -65,6 +65,8 @@ pub struct NodeState {
     pub services: BTreeMap<String, ServiceState>,
     pub agent_sha1: Option<String>,
     pub nonlocal_bind_live: Option<bool>,
+    /// The addresses the probe pinged, and whether each answered.
+    pub answering: BTreeMap<Ipv4Addr, bool>,
     /// Managed files by path; `None` when absent.
     pub files: BTreeMap<String, Option<RemoteFile>>,
 }
@@ -89,9 +91,11 @@ impl NodeState {
 #[error("the node's probe output is not understood: {0}")]
 pub struct ProbeError(String);
 
-/// The probe script for these files and services (the roles' units and the agent). Output
-/// lines start with `@@kind`; file contents are base64 so any byte survives the trip.
-pub fn script(files: &[&str], services: &[String]) -> String {
+/// The probe script for these files and services (the roles' units and the agent), pinging
+/// `ping` meanwhile (a VIP nobody answers for costs the whole wait, so it overlaps the rest).
+/// Output lines start with `@@kind`; file contents are base64 so any byte survives the trip.
+pub fn script(files: &[&str], services: &[String], ping: &[Ipv4Addr]) -> String {
+    let ping: Vec<String> = ping.iter().map(Ipv4Addr::to_string).collect();
     let services: Vec<String> = services
         .iter()
         .map(|s| crate::transport::shell_quote(s))
@@ -103,6 +107,12 @@ pub fn script(files: &[&str], services: &[String]) -> String {
         .collect();
     format!(
         r#"export LC_ALL=C
+pinged=""
+for a in {ping}; do
+  # On the service LAN an owner answers within milliseconds; nobody answering costs the wait.
+  ping -c 1 -W 0.25 "$a" >/dev/null 2>&1 &
+  pinged="$pinged $a=$!"
+done
 echo "@@uname $(uname -n)"
 if [ -r /etc/os-release ]; then . /etc/os-release; fi
 echo "@@os ${{ID:-unknown}} ${{ID_LIKE:-}}"
@@ -110,15 +120,24 @@ echo "@@init $(cat /proc/1/comm 2>/dev/null)"
 ip -o -4 addr show 2>/dev/null | while read -r _ name _ addr _; do echo "@@addr $name $addr"; done
 if [ -d /run/systemd/system ]; then
   # One systemctl call for every unit: on a small node each call costs tens of milliseconds.
+  # `show` caches UnitFileState until the next daemon-reload, and apply disables units without
+  # one: the boot state comes from `is-enabled`, which reads the symlinks on disk.
   units=""; for s in {services}; do units="$units $s.service"; done
-  systemctl show -p Id,LoadState,UnitFileState,ActiveState $units 2>/dev/null | awk -F= '
-    function flush() {{ if (id != "") print "@@service", id, (l == "" ? "unknown" : l), (u == "" ? "unknown" : u), (a == "" ? "unknown" : a); id = l = u = a = "" }}
+  shown=$(systemctl show -p Id,LoadState,ActiveState $units 2>/dev/null | awk -F= '
+    function flush() {{ if (id != "") print id, (l == "" ? "unknown" : l), (a == "" ? "unknown" : a); id = l = a = "" }}
     /^Id=/ {{ id = $2; sub(/\.service$/, "", id) }}
     /^LoadState=/ {{ l = $2 }}
-    /^UnitFileState=/ {{ u = $2 }}
     /^ActiveState=/ {{ a = $2 }}
     /^$/ {{ flush() }}
-    END {{ flush() }}'
+    END {{ flush() }}')
+  loaded=$(echo "$shown" | awk '$2 == "loaded" {{ printf "%s.service ", $1 }}')
+  boot=""; [ -n "$loaded" ] && boot=$(SYSTEMCTL_SKIP_SYSV=1 systemctl is-enabled $loaded 2>/dev/null | tr '\n' ' ')
+  echo "$shown" | while read -r id l a; do
+    [ -n "$id" ] || continue
+    u=unknown
+    if [ "$l" = loaded ]; then u=${{boot%% *}}; boot=${{boot#* }}; fi
+    echo "@@service $id $l ${{u:-unknown}} $a"
+  done
 else
   for s in {services}; do
     load=not-found; [ -x "/etc/init.d/$s" ] && load=loaded
@@ -132,8 +151,12 @@ echo "@@sysctl $(cat /proc/sys/net/ipv4/ip_nonlocal_bind 2>/dev/null)"
 for f in {files}; do
   if [ -f "$f" ]; then echo "@@file $f $(stat -c '%a %u %g' "$f") $(base64 -w0 < "$f")"; else echo "@@nofile $f"; fi
 done
+for p in $pinged; do
+  if wait "${{p#*=}}"; then echo "@@ping ${{p%=*}} yes"; else echo "@@ping ${{p%=*}} no"; fi
+done
 echo "@@end"
 "#,
+        ping = ping.join(" "),
         agent = AGENT_PATH,
         files = files.join(" "),
     )
@@ -150,6 +173,7 @@ pub fn parse(output: &str) -> Result<NodeState, ProbeError> {
         services: BTreeMap::new(),
         agent_sha1: None,
         nonlocal_bind_live: None,
+        answering: BTreeMap::new(),
         files: BTreeMap::new(),
     };
     let mut complete = false;
@@ -204,6 +228,14 @@ pub fn parse(output: &str) -> Result<NodeState, ProbeError> {
                 );
             }
             "agent" => state.agent_sha1 = Some(value.trim().to_string()),
+            "ping" => {
+                let mut words = value.split_whitespace();
+                if let (Some(Ok(addr)), Some(answered)) =
+                    (words.next().map(str::parse::<Ipv4Addr>), words.next())
+                {
+                    state.answering.insert(addr, answered == "yes");
+                }
+            }
             "sysctl" => state.nonlocal_bind_live = value.trim().parse::<u8>().ok().map(|v| v == 1),
             "file" => {
                 let words: Vec<&str> = value.splitn(5, ' ').collect();
@@ -315,6 +347,7 @@ mod tests {
                 &script(
                     &[file.to_str().unwrap(), missing.to_str().unwrap()],
                     &["nginx".to_string(), "hadeploy-agent".to_string()],
+                    &[Ipv4Addr::LOCALHOST],
                 ),
                 None,
             )
@@ -326,6 +359,7 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(state.uname_n, String::from_utf8_lossy(&uname.stdout).trim());
+        assert_eq!(state.answering.get(&Ipv4Addr::LOCALHOST), Some(&true));
         assert_eq!(
             state.files[file.to_str().unwrap()]
                 .as_ref()

@@ -65,26 +65,85 @@ impl Transport for LocalTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::Upload;
     use std::os::unix::fs::PermissionsExt;
 
     #[tokio::test]
-    async fn put_is_atomic_verified_and_sets_the_mode() {
+    async fn put_all_is_atomic_verified_and_sets_modes() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub dir/authkeys");
+        let keys = dir.path().join("sub dir/authkeys");
+        let cf = dir.path().join("sub dir/ha.cf");
+        let empty = dir.path().join("other/empty");
+        std::fs::create_dir_all(cf.parent().unwrap()).unwrap();
+        std::fs::write(&cf, b"old\n").unwrap();
+        // Binary content with every byte value crosses intact, back to back with the others.
+        let binary: Vec<u8> = (0..=255u8).cycle().take(200_000).collect();
         let t = LocalTransport::new("local");
-        t.put(path.to_str().unwrap(), b"auth 1\n1 sha1 secret\n", 0o600)
-            .await
-            .unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"auth 1\n1 sha1 secret\n");
+        fn upload<'a>(path: &'a std::path::Path, content: &'a [u8], mode: u32) -> Upload<'a> {
+            Upload {
+                path: path.to_str().unwrap(),
+                content,
+                mode,
+                keep_backup: true,
+            }
+        }
+        t.put_all(&[
+            upload(&keys, b"auth 1\n1 sha1 secret\n", 0o600),
+            upload(&cf, &binary, 0o644),
+            upload(&empty, b"", 0o644),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(std::fs::read(&keys).unwrap(), b"auth 1\n1 sha1 secret\n");
+        assert_eq!(std::fs::read(&cf).unwrap(), binary);
+        assert_eq!(std::fs::read(&empty).unwrap(), b"");
+        let backup = dir.path().join("sub dir/ha.cf.hadeploy-backup");
+        assert_eq!(std::fs::read(backup).unwrap(), b"old\n");
         assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            std::fs::metadata(&keys).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        // No temp files are left behind.
+        // No temp files are left behind: authkeys, ha.cf and its backup.
         assert_eq!(
-            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
-            1
+            std::fs::read_dir(keys.parent().unwrap()).unwrap().count(),
+            3
         );
+    }
+
+    /// A transfer cut short replaces nothing, not even the files that arrived whole.
+    #[tokio::test]
+    async fn put_all_cut_short_replaces_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("first");
+        let second = dir.path().join("second");
+        std::fs::write(&first, b"old first").unwrap();
+        let files = [
+            Upload {
+                path: first.to_str().unwrap(),
+                content: b"new first",
+                mode: 0o644,
+                keep_backup: false,
+            },
+            Upload {
+                path: second.to_str().unwrap(),
+                content: b"new second",
+                mode: 0o644,
+                keep_backup: false,
+            },
+        ];
+        let out = LocalTransport::new("local")
+            .run(&super::super::put_script(&files), Some(b"new firstnew sec"))
+            .await
+            .unwrap();
+        assert!(!out.success());
+        assert!(
+            out.stderr_text().contains("checksum mismatch"),
+            "{}",
+            out.stderr_text()
+        );
+        assert_eq!(std::fs::read(&first).unwrap(), b"old first");
+        assert!(!second.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[tokio::test]

@@ -61,29 +61,44 @@ pub trait Transport: Send + Sync {
         stdin: Option<&[u8]>,
     ) -> impl Future<Output = Result<CommandOutput, TransportError>> + Send;
 
-    /// Writes `content` to `path` atomically in one round trip: a temp file beside it, mode and
-    /// owner set, fsync, sha1 verified on the node, then rename. An interrupted upload leaves
-    /// the old file in place.
-    fn put(
+    /// Writes files atomically in one round trip: each into a temp file beside it, mode and
+    /// owner set, sha1 verified on the node, fsynced; only when every file arrived whole are
+    /// they renamed into place (a file in `keep_backup` first copied to `PATH.hadeploy-backup`).
+    /// An interrupted upload leaves every old file in place.
+    fn put_all(
         &self,
-        path: &str,
-        content: &[u8],
-        mode: u32,
+        files: &[Upload<'_>],
     ) -> impl Future<Output = Result<(), TransportError>> + Send {
         async move {
-            let script = put_script(path, &sha1_hex(content), mode);
-            let out = self.run(&script, Some(content)).await?;
+            let script = put_script(files);
+            let total: usize = files.iter().map(|f| f.content.len()).sum();
+            let mut stream = Vec::with_capacity(total);
+            for f in files {
+                stream.extend_from_slice(f.content);
+            }
+            let out = self.run(&script, Some(&stream)).await?;
             if out.success() {
                 Ok(())
             } else {
+                let paths: Vec<&str> = files.iter().map(|f| f.path).collect();
                 Err(TransportError::Upload {
                     host: self.host().to_string(),
-                    path: path.to_string(),
+                    path: paths.join(", "),
                     reason: out.stderr_text().trim().to_string(),
                 })
             }
         }
     }
+}
+
+/// One file for `put_all`.
+#[derive(Clone, Copy, Debug)]
+pub struct Upload<'a> {
+    pub path: &'a str,
+    pub content: &'a [u8],
+    pub mode: u32,
+    /// Copy the file being replaced to `PATH.hadeploy-backup` first.
+    pub keep_backup: bool,
 }
 
 pub fn sha1_hex(data: &[u8]) -> String {
@@ -107,25 +122,40 @@ pub fn shell_quote(word: &str) -> String {
     }
 }
 
-/// The node-side half of `put`: the checksum is checked before the rename, so a truncated
-/// transfer can never replace a good file.
-fn put_script(path: &str, sha1: &str, mode: u32) -> String {
-    let p = shell_quote(path);
-    format!(
-        r#"set -eu
-d=$(dirname {p}); mkdir -p "$d"
-tmp=$(mktemp "$d/.hadeploy.XXXXXX")
-trap 'rm -f "$tmp"' EXIT
-cat > "$tmp"
-chmod {mode:o} "$tmp"
-[ "$(id -u)" = 0 ] && chown 0:0 "$tmp"
-sum=$(sha1sum "$tmp"); sum=${{sum%% *}}
-if [ "$sum" != {sha1} ]; then echo "checksum mismatch after transfer ($sum)" >&2; exit 3; fi
-sync "$tmp" 2>/dev/null || sync
-mv -f "$tmp" {p}
-trap - EXIT
-"#
-    )
+/// The node-side half of `put_all`. The files arrive back to back on stdin; GNU dd with
+/// `count_bytes` reads exactly each one's length (head would read ahead and lose the next).
+/// Checksums are checked before any rename, so a truncated transfer replaces nothing.
+fn put_script(files: &[Upload<'_>]) -> String {
+    let mut script = String::from("set -eu\ntmps=\"\"\ntrap 'rm -f $tmps' EXIT\n");
+    for (i, f) in files.iter().enumerate() {
+        let p = shell_quote(f.path);
+        script.push_str(&format!(
+            r#"d=$(dirname {p}); mkdir -p "$d"
+t{i}=$(mktemp "$d/.hadeploy.XXXXXX"); tmps="$tmps $t{i}"
+dd bs=65536 iflag=fullblock,count_bytes count={len} of="$t{i}" status=none
+chmod {mode:o} "$t{i}"
+[ "$(id -u)" = 0 ] && chown 0:0 "$t{i}"
+sum=$(sha1sum "$t{i}"); sum=${{sum%% *}}
+if [ "$sum" != {sha1} ]; then echo "{path}: checksum mismatch after transfer ($sum)" >&2; exit 3; fi
+"#,
+            len = f.content.len(),
+            mode = f.mode,
+            sha1 = sha1_hex(f.content),
+            path = f.path.replace(['"', '\\', '$', '`'], "_"),
+        ));
+    }
+    script.push_str("sync $tmps 2>/dev/null || sync\n");
+    for (i, f) in files.iter().enumerate() {
+        let p = shell_quote(f.path);
+        if f.keep_backup {
+            script.push_str(&format!(
+                "if [ -f {p} ]; then cp -p {p} {p}.hadeploy-backup; fi\n"
+            ));
+        }
+        script.push_str(&format!("mv -f \"$t{i}\" {p}\n"));
+    }
+    script.push_str("trap - EXIT\n");
+    script
 }
 
 #[cfg(test)]
