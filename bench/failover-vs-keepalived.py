@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """Failover of hadeploy-agent next to keepalived, in the same lab and the same run.
 
-A 2-node lab; a client on the host probes the VIP over HTTP every 10 ms (100 ms timeout).
-For each daemon and each mode — graceful stop, SIGKILL of the daemon, node crash (docker kill),
-link loss (every cable of the active node pulled) and partition heal (the cables back) — it
-pulls the active node REPS times and prints, as medians and maxima: the time until the
-survivor answers, and the longest client outage. Timers: agent keepalive 100 ms / deadtime
-300 ms; keepalived VRRPv3 advert 0.1 s. Rerun: python3 bench/failover-vs-keepalived.py [REPS]
+A 2-node lab; a client on the host probes the VIP over HTTP every 10 ms (100 ms timeout), and
+`ip -ts monitor address` on each node timestamps every change of its addresses. For each daemon
+and each mode — graceful stop, standby (the agent's hb_standby; keepalived has none), SIGKILL
+of the daemon, node crash (docker kill), link loss (every cable of the active node pulled) and
+partition heal (the cables back) — it pulls the active node REPS times and prints, as medians
+and maxima: the time until the survivor answers, the longest client outage, and how long both
+nodes held the VIP; and after SIGKILL, how long the killed node kept it. Timers: agent
+keepalive 100 ms / deadtime 300 ms; keepalived VRRPv3 advert 0.1 s.
+Rerun: python3 bench/failover-vs-keepalived.py [REPS]
 """
+import datetime
 import json
 import os
 import statistics
@@ -66,6 +70,54 @@ def measure(probe, pulled_at, survivor):
     return (None if first is None else (first - pulled_at) * 1000, longest * 1000)
 
 
+def watch_addresses():
+    """(Re)starts the address monitor on both nodes; its log starts empty."""
+    for n in ("node1", "node2"):
+        node(n, "pkill -f 'ip -ts monitor' ; : > /tmp/addr.log", check=False)
+        sh("docker", "exec", "-d", f"hadeploy-{LAB}-{n}", "sh", "-c",
+           "exec ip -ts monitor address > /tmp/addr.log 2>&1")
+    time.sleep(0.2)
+
+
+def holds(name, vip, initially):
+    """The node's VIP changes since watch_addresses(): [(wall time, holds)]."""
+    out = [(0.0, initially)]
+    log = node(name, "cat /tmp/addr.log", check=False)
+    for line in log.splitlines():
+        if not line.startswith("[") or f" {vip}/" not in line:
+            continue
+        stamp, rest = line[1:].split("]", 1)
+        when = datetime.datetime.fromisoformat(stamp).replace(tzinfo=datetime.timezone.utc)
+        out.append((when.timestamp(), not rest.strip().startswith("Deleted")))
+    return out
+
+
+def state_at(changes, t):
+    state = changes[0][1]
+    for when, held in changes:
+        if when <= t:
+            state = held
+    return state
+
+
+def both_held(one, two, start, end):
+    """Milliseconds within [start, end] during which both nodes held the VIP."""
+    points = sorted({start, end} | {t for t, _ in one + two if start < t < end})
+    total = 0.0
+    for a, b in zip(points, points[1:]):
+        if state_at(one, a) and state_at(two, a):
+            total += b - a
+    return total * 1000
+
+
+def kept_until(changes, start, end):
+    """Milliseconds after `start` until the node stopped holding the VIP (`end` if it kept it)."""
+    for when, held in changes:
+        if when >= start and not held:
+            return (when - start) * 1000
+    return (end - start) * 1000 if state_at(changes, end) else 0.0
+
+
 def wait_serving(vip, who, limit=60):
     end = time.monotonic() + limit
     while time.monotonic() < end:
@@ -121,10 +173,14 @@ vrrp_instance VI_1 {{
 
 
 MODES = {
-    # mode: (pull node1, restore node1) per daemon
+    # mode: (pull node1, restore node1) per daemon; None: the daemon has no such operation
     "graceful stop": {
         "agent": ("systemctl stop hadeploy-agent", "systemctl start hadeploy-agent"),
         "keepalived": ("systemctl stop keepalived", "systemctl start keepalived"),
+    },
+    "standby": {
+        "agent": ("hadeploy-agent standby", "hadeploy-agent takeover"),
+        "keepalived": None,
     },
     "SIGKILL": {
         "agent": ("systemctl kill -s KILL hadeploy-agent; systemctl stop hadeploy-agent",
@@ -144,14 +200,17 @@ def run(inventory, vip):
         wait_serving(vip, "node1")
         time.sleep(6)  # past the agent's start-up grace
         for mode in list(MODES) + ["node crash", "link loss"]:
-            takeover, outage, heal = [], [], []
+            if mode in MODES and MODES[mode][daemon] is None:
+                continue
+            takeover, outage, both, kept, heal, heal_both = [], [], [], [], [], []
             for _ in range(REPS):
                 wait_serving(vip, "node1")
                 time.sleep(2)
+                watch_addresses()
                 probe = Probe(vip)
                 probe.start()
                 time.sleep(0.3)
-                pulled = time.monotonic()
+                pulled, pulled_wall = time.monotonic(), time.time()
                 if mode in MODES:
                     node("node1", MODES[mode][daemon][0], check=False)
                 elif mode == "node crash":
@@ -161,13 +220,21 @@ def run(inventory, vip):
                 time.sleep(3)
                 probe.stop = True
                 probe.join()
+                end_wall = time.time()
                 t, o = measure(probe, pulled, "node2")
                 takeover.append(t if t is not None else float("inf"))
                 outage.append(o)
+                one = holds("node1", vip, True) if mode != "node crash" else [(0.0, True), (pulled_wall, False)]
+                two = holds("node2", vip, False)
+                both.append(both_held(one, two, pulled_wall, end_wall))
+                if mode == "SIGKILL":
+                    kept.append(kept_until(one, pulled_wall, end_wall))
                 # Restore; for link loss this is the partition heal, measured too.
+                if mode == "link loss":
+                    watch_addresses()
                 probe = Probe(vip)
                 probe.start()
-                healed = time.monotonic()
+                healed, healed_wall = time.monotonic(), time.time()
                 if mode in MODES:
                     node("node1", MODES[mode][daemon][1], check=False)
                 elif mode == "node crash":
@@ -179,18 +246,26 @@ def run(inventory, vip):
                 probe.join()
                 if mode == "link loss":
                     heal.append(measure(probe, healed, "node1")[1])
-            results[(daemon, mode)] = (takeover, outage)
+                    # node1's interface came back without the VIP; whatever it re-adds counts.
+                    one = holds("node1", vip, False)
+                    two = holds("node2", vip, True)
+                    heal_both.append(both_held(one, two, healed_wall, time.time()))
+            results[(daemon, mode)] = (takeover, outage, both)
+            if kept:
+                results[(daemon, "SIGKILL: killed node keeps the VIP")] = (None, None, kept)
             if heal:
-                results[(daemon, "partition heal")] = ([0.0], heal)
+                results[(daemon, "partition heal")] = (None, heal, heal_both)
     print(f"\n{REPS} repetitions per mode; ms; median / max")
-    print(f"{'mode':<16} {'daemon':<11} {'survivor answers':>20} {'client outage':>18}")
-    for mode in list(MODES) + ["node crash", "link loss", "partition heal"]:
+    print(f"{'mode':<36} {'daemon':<11} {'survivor answers':>17} {'client outage':>15} {'both held / kept':>17}")
+    fmt = lambda xs: "-" if xs is None else f"{statistics.median(xs):6.0f} / {max(xs):6.0f}"
+    for mode in list(MODES) + ["SIGKILL: killed node keeps the VIP", "node crash", "link loss", "partition heal"]:
         for daemon in ("agent", "keepalived"):
             if (daemon, mode) not in results:
+                if mode in MODES and MODES[mode][daemon] is None:
+                    print(f"{mode:<36} {daemon:<11} {'(no such operation)':>17}")
                 continue
-            t, o = results[(daemon, mode)]
-            fmt = lambda xs: f"{statistics.median(xs):8.0f} / {max(xs):6.0f}"
-            print(f"{mode:<16} {daemon:<11} {fmt(t) if mode != 'partition heal' else '-':>20} {fmt(o):>18}")
+            t, o, b = results[(daemon, mode)]
+            print(f"{mode:<36} {daemon:<11} {fmt(t):>17} {fmt(o):>15} {fmt(b):>17}")
 
 
 if __name__ == "__main__":

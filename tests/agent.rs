@@ -236,6 +236,31 @@ fn lab_agent_pair_survives_every_failure() {
     lab::inject(&c.guard.lab, "node1", Fault::Plug).unwrap();
     c.settled_on("node1", "cables back (partition healed)");
 
+    // resource_check (hadeploy-agent.cf): a dead nginx moves the group to the peer, which
+    // Heartbeat v1 never noticed. node2 restarts first, so node1 keeps serving meanwhile.
+    for node in ["node2", "node1"] {
+        c.sh(
+            node,
+            "printf 'resource_check 300ms\\nresource_check_failures 2\\n' > /etc/ha.d/hadeploy-agent.cf \
+             && systemctl restart hadeploy-agent",
+        );
+        c.settled_on(
+            "node1",
+            &format!("{node}'s agent restarted with resource_check"),
+        );
+    }
+    let (code, out) = c.agent("node1", "check-config --config-dir /etc/ha.d");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("every 300 ms, 2 failures"), "{out}");
+    c.sh("node1", "systemctl kill -s KILL nginx");
+    let t = c.settled_on("node2", "nginx killed on node1");
+    eprintln!("nginx killed: served by node2 after {t:?}");
+    let log = c.sh(
+        "node1",
+        "journalctl -u hadeploy-agent --no-pager -o cat | grep 'status check failed'",
+    );
+    assert!(log.contains("2 times in a row"), "{log}");
+
     // No agent logged a crash of its own.
     let logs = c.logs();
     assert!(!logs.contains("panicked"), "{logs}");

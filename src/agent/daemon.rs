@@ -43,10 +43,22 @@ pub struct Settings {
     /// `msgfmt`: whether the classic `auth` field travels inside the body too.
     pub msgfmt: MsgFmt,
     pub hopfudge: u32,
+    /// ha.cf `realtime`: the binary raises the daemon to SCHED_RR before it starts.
+    pub realtime: bool,
+    /// Status polling of held resources (hadeploy-agent.cf), off when `None`.
+    pub resource_check: Option<ResourceCheck>,
     pub groups: Vec<GroupSpec>,
     pub failback: Failback,
     pub executor: Executor,
     pub state_dir: PathBuf,
+}
+
+/// `resource_check`: every `interval`, the status of each held group's scripts; after
+/// `failures` failed checks in a row the group moves (see `ResourceManager::resource_failed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResourceCheck {
+    pub interval: Duration,
+    pub failures: u32,
 }
 
 /// Messages kept for retransmission (MAXMSGHIST).
@@ -96,6 +108,9 @@ fn loadavg() -> String {
 enum Finished {
     Acquired(GroupSet),
     Released(GroupSet),
+    Prestarted,
+    /// Status checks of held groups: (group, every script running).
+    Checked(Vec<(usize, bool)>),
 }
 
 struct ControlCall {
@@ -125,6 +140,12 @@ struct Agent {
     /// Set once `shutdone` went out: the loop ends at this instant.
     exit_at: Option<Instant>,
     shutdown_started: Option<Instant>,
+    /// Held by every task that starts or stops resources, so they never overlap: a giver's
+    /// listeners still stopping after its VIPs went must be down before it starts them again.
+    resource_work: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Failed status checks in a row, per held group.
+    check_failures: BTreeMap<usize, u32>,
+    checking: bool,
 }
 
 impl Agent {
@@ -577,7 +598,9 @@ impl Agent {
                     let work = self.steps_of(&groups);
                     let executor = self.settings.executor.clone();
                     let tx = self.finished_tx.clone();
+                    let lock = self.resource_work.clone();
                     tokio::spawn(async move {
+                        let _working = lock.lock().await;
                         let mut started = GroupSet::new();
                         for (g, steps) in work {
                             let began = Instant::now();
@@ -611,11 +634,26 @@ impl Agent {
                     let work = self.steps_of(&groups);
                     let executor = self.settings.executor.clone();
                     let tx = self.finished_tx.clone();
+                    let lock = self.resource_work.clone();
                     tokio::spawn(async move {
+                        let _working = lock.lock().await;
                         let mut stopped = GroupSet::new();
+                        let mut draining = Vec::new();
                         for (g, steps) in work.into_iter().rev() {
                             let mut events = Vec::new();
-                            if executor.stop_group(&steps, &mut events).await {
+                            if executor::make_before_break(&steps) {
+                                // The VIPs go first and the group counts as released: the taker
+                                // may add them at once. The listeners stop after, unseen.
+                                if executor.stop_vips(&steps, &mut events).await {
+                                    stopped.insert(g);
+                                    draining.push((g, steps));
+                                } else {
+                                    log(
+                                        3,
+                                        &format!("group {g}: a VIP did not go: it stays held here"),
+                                    );
+                                }
+                            } else if executor.stop_group(&steps, &mut events).await {
                                 stopped.insert(g);
                             } else {
                                 log(3, &format!("group {g} did not stop: it stays held here"));
@@ -623,6 +661,58 @@ impl Agent {
                             log_events(&events);
                         }
                         let _ = tx.send(Finished::Released(stopped)).await;
+                        for (g, steps) in draining {
+                            let began = Instant::now();
+                            let mut events = Vec::new();
+                            let ok = executor.stop_listeners(&steps, &mut events).await;
+                            log_events(&events);
+                            log(
+                                if ok { 6 } else { 3 },
+                                &format!(
+                                    "group {g}: listeners {} {} ms after its VIPs went",
+                                    if ok { "stopped" } else { "failed to stop" },
+                                    began.elapsed().as_millis()
+                                ),
+                            );
+                        }
+                    });
+                }
+                Output::Prestart(groups) => {
+                    let work: Vec<(usize, Vec<Step>)> = self
+                        .steps_of(&groups)
+                        .into_iter()
+                        .filter(|(_, steps)| executor::make_before_break(steps))
+                        .collect();
+                    let executor = self.settings.executor.clone();
+                    let tx = self.finished_tx.clone();
+                    let lock = self.resource_work.clone();
+                    if !work.is_empty() {
+                        log(
+                            6,
+                            &format!(
+                                "starting the listeners of {} ahead of the hand-off",
+                                self.group_names(&groups)
+                            ),
+                        );
+                    }
+                    tokio::spawn(async move {
+                        let _working = lock.lock().await;
+                        for (g, steps) in work {
+                            let began = Instant::now();
+                            let mut events = Vec::new();
+                            // A failure here only loses the head start: the acquire tries again.
+                            let ok = executor.start_listeners(&steps, &mut events).await;
+                            log_events(&events);
+                            log(
+                                if ok { 6 } else { 4 },
+                                &format!(
+                                    "group {g}: listeners {} in {} ms, before its VIPs",
+                                    if ok { "started" } else { "failed to start" },
+                                    began.elapsed().as_millis()
+                                ),
+                            );
+                        }
+                        let _ = tx.send(Finished::Prestarted).await;
                     });
                 }
                 Output::Reannounce(groups) => {
@@ -653,12 +743,112 @@ impl Agent {
                 }
             }
         }
+        self.stop_stale_prestarts();
+    }
+
+    /// `resource_check` is due: the status of every script of every held group, in the
+    /// background, when nothing is moving (a check during a start or stop means nothing).
+    fn check_resources(&mut self) {
+        if self.checking || !self.resources.is_settled() {
+            return;
+        }
+        let groups = self.resources.kept();
+        if groups.is_empty() {
+            return;
+        }
+        self.checking = true;
+        let work = self.steps_of(&groups);
+        let executor = self.settings.executor.clone();
+        let tx = self.finished_tx.clone();
+        tokio::spawn(async move {
+            let mut results = Vec::new();
+            for (g, steps) in work {
+                let mut running = true;
+                for step in steps.iter().filter(|s| matches!(s, Step::Script { .. })) {
+                    if !executor.is_running(step).await {
+                        log(4, &format!("group {g}: {} is not running", step.describe()));
+                        running = false;
+                    }
+                }
+                results.push((g, running));
+            }
+            let _ = tx.send(Finished::Checked(results)).await;
+        });
+    }
+
+    fn on_checked(&mut self, results: Vec<(usize, bool)>, now: Instant) -> Vec<Output> {
+        let Some(check) = self.settings.resource_check else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (g, running) in results {
+            // Only what is still held and settled counts: it may have moved meanwhile.
+            if !self.resources.held().contains(&g) || !self.resources.is_settled() {
+                self.check_failures.remove(&g);
+                continue;
+            }
+            if running {
+                self.check_failures.remove(&g);
+                continue;
+            }
+            let failures = self.check_failures.entry(g).or_default();
+            *failures += 1;
+            if *failures < check.failures {
+                log(
+                    4,
+                    &format!(
+                        "group {g}: status check failed ({failures} of {})",
+                        check.failures
+                    ),
+                );
+                continue;
+            }
+            self.check_failures.remove(&g);
+            log(
+                3,
+                &format!(
+                    "group {g}: status check failed {} times in a row: moving it",
+                    check.failures
+                ),
+            );
+            out.extend(self.resources.resource_failed(g, now));
+        }
+        out
+    }
+
+    /// Stops the listeners started for a hand-off that did not happen.
+    fn stop_stale_prestarts(&mut self) {
+        let stale = self.resources.take_stale_prestarts();
+        if stale.is_empty() {
+            return;
+        }
+        log(
+            5,
+            &format!(
+                "the hand-off of {} did not happen: stopping the listeners started for it",
+                self.group_names(&stale)
+            ),
+        );
+        let work = self.steps_of(&stale);
+        let executor = self.settings.executor.clone();
+        let lock = self.resource_work.clone();
+        tokio::spawn(async move {
+            let _working = lock.lock().await;
+            for (_, steps) in work.into_iter().rev() {
+                let mut events = Vec::new();
+                executor.stop_listeners(&steps, &mut events).await;
+                log_events(&events);
+            }
+        });
     }
 
     async fn on_finished(&mut self, finished: Finished, now: Instant) {
         let outputs = match finished {
             Finished::Acquired(groups) => {
                 let when = SystemTime::now();
+                for g in &groups {
+                    self.check_failures.remove(g);
+                }
                 for &g in &groups {
                     self.held_since.insert(g, when);
                 }
@@ -669,6 +859,11 @@ impl Agent {
                     self.held_since.remove(g);
                 }
                 self.resources.released(&groups, now)
+            }
+            Finished::Prestarted => self.resources.prestarted(),
+            Finished::Checked(results) => {
+                self.checking = false;
+                self.on_checked(results, now)
             }
         };
         self.apply(outputs, now).await;
@@ -753,6 +948,7 @@ fn why_text(why: &Why) -> String {
         Why::Standby => "standby hand-off".into(),
         Why::Duplicate(n) => format!("also held by {n} after a partition"),
         Why::Shutdown => "shutting down".into(),
+        Why::Failed => "their status check kept failing: restarting them".into(),
     }
 }
 
@@ -861,6 +1057,9 @@ pub async fn run(
         finished_tx,
         exit_at: None,
         shutdown_started: None,
+        resource_work: Default::default(),
+        check_failures: BTreeMap::new(),
+        checking: false,
     };
 
     let (control_tx, mut control_rx) = mpsc::channel::<ControlCall>(8);
@@ -874,6 +1073,12 @@ pub async fn run(
     keepalive_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     keepalive_timer.tick().await;
     // Held VIPs are refreshed, and re-created interfaces noticed, on this one timer.
+    let check_every = agent
+        .settings
+        .resource_check
+        .map_or(Duration::from_secs(3600), |c| c.interval);
+    let mut check_timer = tokio::time::interval(check_every);
+    check_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut vip_timer = tokio::time::interval(executor::VIP_REFRESH);
     vip_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut shutdown = std::pin::pin!(shutdown);
@@ -897,7 +1102,7 @@ pub async fn run(
                 let now = Instant::now();
                 log(6, "shutting down: handing resources over");
                 agent.shutdown_started = Some(now);
-                let out = agent.resources.shutdown();
+                let out = agent.resources.shutdown(now);
                 agent.apply(out, now).await;
             }
             Some(finished) = finished_rx.recv() => {
@@ -937,11 +1142,16 @@ pub async fn run(
                     }
                 }
             }
+            _ = check_timer.tick(), if agent.settings.resource_check.is_some() => {
+                agent.check_resources();
+            }
             Some(call) = control_rx.recv() => {
                 agent.on_control(call, Instant::now()).await;
             }
         }
     }
+    // Listeners still stopping after their VIPs went finish before the agent exits.
+    let _finished = agent.resource_work.lock().await;
     control_task.abort();
     log(6, "stopped");
     Ok(())

@@ -12,9 +12,9 @@ use super::vip::{Vip, VipSpec};
 
 /// How long a VIP lives in the kernel without a refresh: a SIGKILLed agent's VIPs vanish
 /// within this, so a dead node cannot keep answering for the cluster.
-pub const VIP_LIFETIME: Duration = Duration::from_secs(4);
+pub const VIP_LIFETIME: Duration = Duration::from_secs(3);
 /// How often held VIPs are refreshed: several refreshes fit in one lifetime.
-pub const VIP_REFRESH: Duration = Duration::from_millis(1000);
+pub const VIP_REFRESH: Duration = Duration::from_millis(750);
 /// Gratuitous ARP: request/reply pairs and their spacing (IPaddr2's defaults are 5 × 200 ms).
 pub const ARP_COUNT: u32 = 5;
 pub const ARP_INTERVAL: Duration = Duration::from_millis(200);
@@ -22,6 +22,25 @@ pub const ARP_INTERVAL: Duration = Duration::from_millis(200);
 /// a stuck stop blocks the hand-off).
 const STOP_ATTEMPTS: u32 = 3;
 const STOP_RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// Reverse proxies that keep no shared state and, with `net.ipv4.ip_nonlocal_bind=1`, listen
+/// on a VIP before this node holds it. A group of only VIPs and these is handed over
+/// make-before-break: the taker starts them while the giver still serves, and the giver drops
+/// its VIPs before it stops them, so clients miss only the moment the address moves.
+pub const LISTENERS: &[&str] = &["nginx", "haproxy", "apache2", "httpd"];
+
+/// Whether a group can be handed over make-before-break on this host now.
+pub fn make_before_break(steps: &[Step]) -> bool {
+    let listeners_only = steps.iter().all(|s| match s {
+        Step::Vip(_) => true,
+        Step::Script { name, args } => args.is_empty() && LISTENERS.contains(&name.as_str()),
+    });
+    let has_listener = steps.iter().any(|s| matches!(s, Step::Script { .. }));
+    // Without nonlocal bind a listener configured for the VIP fails to start before it.
+    let nonlocal_bind = std::fs::read_to_string("/proc/sys/net/ipv4/ip_nonlocal_bind")
+        .is_ok_and(|v| v.trim() == "1");
+    listeners_only && has_listener && nonlocal_bind
+}
 
 /// One resource of a group, ready to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,6 +178,37 @@ impl Executor {
             }
         }
         true
+    }
+
+    /// Starts a group's scripts left to right, not its VIPs: the taker's half of a
+    /// make-before-break hand-off. On a failure the ones started are stopped again.
+    pub async fn start_listeners(&self, steps: &[Step], log: &mut Vec<Event>) -> bool {
+        let scripts: Vec<Step> = steps
+            .iter()
+            .filter(|s| matches!(s, Step::Script { .. }))
+            .cloned()
+            .collect();
+        self.start_group(&scripts, log).await
+    }
+
+    /// Stops only a group's VIPs, right to left; true when all are gone.
+    pub async fn stop_vips(&self, steps: &[Step], log: &mut Vec<Event>) -> bool {
+        let vips: Vec<Step> = steps
+            .iter()
+            .filter(|s| matches!(s, Step::Vip(_)))
+            .cloned()
+            .collect();
+        self.stop_steps(&vips, log).await
+    }
+
+    /// Stops only a group's scripts, right to left; true when all stopped.
+    pub async fn stop_listeners(&self, steps: &[Step], log: &mut Vec<Event>) -> bool {
+        let scripts: Vec<Step> = steps
+            .iter()
+            .filter(|s| matches!(s, Step::Script { .. }))
+            .cloned()
+            .collect();
+        self.stop_steps(&scripts, log).await
     }
 
     /// Stops a group right to left; true when every resource stopped.

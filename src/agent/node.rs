@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use super::auth::MsgFmt;
-use super::daemon::{GroupSpec, Settings};
+use super::daemon::{GroupSpec, ResourceCheck, Settings};
 use super::executor::{Executor, Step, Timeouts};
 use super::membership::Timers;
 use super::resources::Failback;
@@ -119,6 +119,8 @@ pub fn load(
             MsgFormat::Netstring => MsgFmt::Netstring,
         },
         hopfudge: u32::from(hacf.hopfudge),
+        realtime: hacf.realtime,
+        resource_check: agent_settings(config_dir)?,
         groups: groups(&config),
         failback: match hacf.auto_failback {
             AutoFailback::On => Failback::On,
@@ -129,6 +131,92 @@ pub fn load(
         state_dir: state_dir.to_path_buf(),
     };
     Ok((settings, hacf.media.clone(), warnings))
+}
+
+/// Agent-only settings live in their own file, so the ha.cf a real Heartbeat node reads
+/// stays one it accepts (it refuses unknown directives).
+pub const AGENT_CF: &str = "hadeploy-agent.cf";
+
+/// Reads `hadeploy-agent.cf` when present:
+///
+/// ```text
+/// resource_check 2            # poll held resources' status every 2 s (500ms, 0 = off)
+/// resource_check_failures 3   # failed checks in a row before the group moves
+/// ```
+pub fn agent_settings(config_dir: &Path) -> Result<Option<ResourceCheck>, ConfigError> {
+    let path = config_dir.join(AGENT_CF);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(ConfigError {
+                at: Location {
+                    file: path,
+                    line: 0,
+                },
+                message: format!("cannot read it: {e}"),
+            });
+        }
+    };
+    let mut interval = None;
+    let mut failures = 3;
+    for (index, raw) in text.lines().enumerate() {
+        let err = |message: String| ConfigError {
+            at: Location {
+                file: path.clone(),
+                line: index + 1,
+            },
+            message,
+        };
+        let line = raw.split('#').next().unwrap_or("").trim();
+        let mut words = line.split_whitespace();
+        let (Some(key), value, None) = (words.next(), words.next(), words.next()) else {
+            if line.is_empty() {
+                continue;
+            }
+            return Err(err(format!("`{line}`: expected `KEY VALUE`")));
+        };
+        let value = value.ok_or_else(|| err(format!("`{key}` needs a value")))?;
+        match key {
+            "resource_check" => {
+                let d = crate::config::duration::HbDuration::parse(value)
+                    .map_err(|e| err(format!("resource_check `{value}`: {e}")))?
+                    .as_std();
+                if !d.is_zero() && d < std::time::Duration::from_millis(100) {
+                    return Err(err(format!(
+                        "resource_check `{value}`: at least 100ms (or 0 for off)"
+                    )));
+                }
+                interval = (!d.is_zero()).then_some(d);
+            }
+            "resource_check_failures" => {
+                failures = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=100).contains(n))
+                    .ok_or_else(|| {
+                        err(format!("resource_check_failures `{value}`: a number 1-100"))
+                    })?;
+            }
+            other => return Err(err(format!("unknown setting `{other}`"))),
+        }
+    }
+    Ok(interval.map(|interval| ResourceCheck { interval, failures }))
+}
+
+/// Raises this thread — the agent's only one — to SCHED_RR, as Heartbeat does with `realtime
+/// on`: heartbeats then go out on time with every CPU busy. SCHED_RESET_ON_FORK puts the
+/// scripts and services it starts back to normal scheduling.
+pub fn make_realtime() -> std::io::Result<()> {
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: sched_setscheduler reads `param` only during the call; 0 names this thread.
+    let rc =
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_RR | libc::SCHED_RESET_ON_FORK, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 fn millis(d: crate::config::duration::HbDuration) -> String {
@@ -169,6 +257,15 @@ pub fn check(config_dir: &Path) -> Result<(String, Vec<Warning>), ConfigError> {
         millis(hacf.initdead)
     );
     let _ = writeln!(out, "failback  {:?}", hacf.auto_failback);
+    let _ = match agent_settings(config_dir)? {
+        Some(c) => writeln!(
+            out,
+            "checks    resource status every {} ms, {} failures move a group",
+            c.interval.as_millis(),
+            c.failures
+        ),
+        None => writeln!(out, "checks    off (no resource_check in {AGENT_CF})"),
+    };
     let active = config.authkeys.active_key();
     let _ = writeln!(
         out,
@@ -242,5 +339,47 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_settings_are_optional_and_errors_name_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(agent_settings(dir.path()).unwrap(), None);
+        let cf = dir.path().join(AGENT_CF);
+        std::fs::write(
+            &cf,
+            "# polling\nresource_check 500ms\n\nresource_check_failures 2 # quick\n",
+        )
+        .unwrap();
+        assert_eq!(
+            agent_settings(dir.path()).unwrap(),
+            Some(ResourceCheck {
+                interval: std::time::Duration::from_millis(500),
+                failures: 2
+            })
+        );
+        std::fs::write(&cf, "resource_check 0\n").unwrap();
+        assert_eq!(agent_settings(dir.path()).unwrap(), None);
+        for (text, line, what) in [
+            ("resource_check 2\nresource_check_failures 0\n", 2, "1-100"),
+            ("resource_check 10ms\n", 1, "at least 100ms"),
+            ("resource_check 2s\n", 1, "resource_check `2s`"),
+            (
+                "resource_checks 2\n",
+                1,
+                "unknown setting `resource_checks`",
+            ),
+            ("resource_check\n", 1, "needs a value"),
+        ] {
+            std::fs::write(&cf, text).unwrap();
+            let e = agent_settings(dir.path()).unwrap_err();
+            assert_eq!(e.at.line, line, "{text}");
+            assert!(e.message.contains(what), "{text}: {}", e.message);
+        }
     }
 }

@@ -88,6 +88,8 @@ pub enum Why {
     Duplicate(String),
     /// This node is shutting down.
     Shutdown,
+    /// Their resources kept failing the status check (`resource_check`): restart them.
+    Failed,
 }
 
 /// What the daemon must do.
@@ -101,6 +103,10 @@ pub enum Output {
     Acquire(GroupSet, Why),
     /// Stop these groups (right to left), then call [`ResourceManager::released`].
     Release(GroupSet, Why),
+    /// This node is about to take these groups from a giver that still serves them: start what
+    /// can run before the VIP moves (make-before-break), then call
+    /// [`ResourceManager::prestarted`], which answers the giver.
+    Prestart(GroupSet),
     /// Groups already held: re-send gratuitous ARP for their addresses (a healed partition).
     Reannounce(GroupSet),
     /// Everything is released and `shutdone` sent: the daemon may exit.
@@ -157,6 +163,15 @@ enum Standby {
 /// request. Standby request cancelled.").
 pub const STANDBY_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a stopping agent waits for a peer to accept its groups before it just releases
+/// them: a graceful stop hands over like a standby (the taker makes before the giver
+/// breaks), but must not hang when the peer does not answer.
+pub const SHUTDOWN_HANDOFF_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a leaving node that released its groups waits for the taker to say it started
+/// them (its scripts may take their time) before it leaves anyway.
+pub const LEAVE_WAIT: Duration = Duration::from_secs(20);
+
 /// How long to wait for a live peer's holdings before asking again.
 pub const ASK_AGAIN: Duration = Duration::from_secs(1);
 
@@ -170,6 +185,12 @@ pub struct ResourceManager {
     peers: BTreeMap<String, PeerView>,
     comm_up: bool,
     shutting_down: bool,
+    /// A graceful stop is handing everything to a peer first (the standby exchange).
+    leaving: bool,
+    /// When a leaving node stops waiting for the taker and leaves anyway.
+    leave_by: Option<Instant>,
+    /// Groups whose listeners were started ahead of a hand-off to this node.
+    prestarted: GroupSet,
     /// Heartbeat's rsc_hold is a set of categories a node answers for, not of groups: a node
     /// with no groups of its own says `local` once it is up, and `all` after taking its
     /// peer's. These flags stand for a category only while it has no groups.
@@ -223,6 +244,9 @@ impl ResourceManager {
                 .collect(),
             comm_up: false,
             shutting_down: false,
+            leaving: false,
+            leave_by: None,
+            prestarted: GroupSet::new(),
             claims: Claims::default(),
             initial_done: false,
             ask_again_at: None,
@@ -389,6 +413,10 @@ impl ResourceManager {
             Standby::Asked { .. } | Standby::Given { .. } => self.standby = Standby::Not,
             _ => {}
         }
+        if self.leaving && self.standby == Standby::Not && self.busy == Busy::Idle {
+            out.extend(self.shutdown_now());
+            return out;
+        }
         out.extend(self.settle(now));
         out
     }
@@ -452,7 +480,13 @@ impl ResourceManager {
                     from: node.to_string(),
                     hold,
                 };
-                vec![self.ask(hold, "other")]
+                // `other` goes out once what can run ahead is running.
+                let mine: GroupSet = offered
+                    .into_iter()
+                    .filter(|&g| self.taker_for(g, node) == self.me && !self.held.contains(&g))
+                    .collect();
+                self.prestarted.extend(mine.iter().copied());
+                vec![Output::Prestart(mine)]
             }
             "other" => match &self.standby {
                 Standby::Asked {
@@ -488,6 +522,9 @@ impl ResourceManager {
                 }
                 Standby::Given { .. } => {
                     self.standby = Standby::Not;
+                    if self.leaving {
+                        return self.shutdown_now();
+                    }
                     let mut out = vec![self.resource_message(None)];
                     out.extend(self.settle(now));
                     out
@@ -496,6 +533,70 @@ impl ResourceManager {
             },
             _ => Vec::new(),
         }
+    }
+
+    /// The daemon finished an [`Output::Prestart`]: tell the giver to go ahead, if it still
+    /// wants to.
+    pub fn prestarted(&mut self) -> Vec<Output> {
+        match self.standby {
+            Standby::Taking { hold, .. } => vec![self.ask(hold, "other")],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Groups started ahead of a hand-off that is not going to happen any more (the giver
+    /// left, or the taking failed): the daemon stops what it started for them. Groups now
+    /// held are ordinary held groups again.
+    pub fn take_stale_prestarts(&mut self) -> GroupSet {
+        let held = &self.held;
+        self.prestarted.retain(|g| !held.contains(g));
+        let mut pending = match &self.busy {
+            Busy::Acquiring(groups) => groups.clone(),
+            _ => GroupSet::new(),
+        };
+        if let Standby::Taking { .. } = self.standby {
+            pending.extend(self.prestarted.iter().copied());
+        }
+        let stale: GroupSet = self.prestarted.difference(&pending).copied().collect();
+        self.prestarted.retain(|g| !stale.contains(g));
+        stale
+    }
+
+    /// A held group's resources keep failing their status check (`resource_check`, beyond
+    /// Heartbeat v1, which never noticed a dead nginx). With a peer up and stable that would
+    /// take it, the group is handed over through the standby exchange for it alone; otherwise
+    /// it is stopped and started again here (settle takes the unheld group back).
+    pub fn resource_failed(&mut self, group: usize, now: Instant) -> Vec<Output> {
+        if !self.held.contains(&group)
+            || !self.is_stable()
+            || !self.comm_up
+            || self.leaving
+            || self.shutting_down
+        {
+            return Vec::new();
+        }
+        let me = self.me.clone();
+        let taker = self.taker_for(group, &me);
+        let taker_ready = self
+            .peers
+            .get(&taker)
+            .is_some_and(|v| v.alive && v.known && v.stable);
+        let groups: GroupSet = [group].into();
+        if taker_ready {
+            let hold = self.my_hold(&groups);
+            self.standby = Standby::Asked {
+                hold,
+                groups,
+                deadline: now + STANDBY_REPLY_TIMEOUT,
+            };
+            return vec![self.ask(hold, "me")];
+        }
+        self.start_release(groups, Why::Failed, None)
+    }
+
+    /// Whether nothing is moving: status checks only mean something then.
+    pub fn is_settled(&self) -> bool {
+        self.is_stable() && self.comm_up && !self.leaving && !self.shutting_down
     }
 
     /// An `hb_takeover` from a peer: it wants `hold` (its view); we give the complement.
@@ -519,6 +620,7 @@ impl ResourceManager {
             || !taker_ready
             || !self.comm_up
             || self.shutting_down
+            || self.leaving
         {
             return Vec::new();
         }
@@ -540,7 +642,7 @@ impl ResourceManager {
 
     /// Why a standby or takeover request would do nothing now, for the operator.
     pub fn standby_refusal(&self, hold: Hold) -> Option<&'static str> {
-        if self.shutting_down {
+        if self.shutting_down || self.leaving {
             Some("this node is shutting down")
         } else if !self.comm_up {
             Some("communication with the peers is not up yet")
@@ -562,10 +664,23 @@ impl ResourceManager {
 
     /// Time passed: cancels a standby request nobody answered.
     pub fn tick(&mut self, now: Instant) -> Vec<Output> {
+        if self.leaving
+            && !self.shutting_down
+            && self.busy == Busy::Idle
+            && self.leave_by.is_some_and(|at| now >= at)
+        {
+            // Nobody accepted the hand-off, or the taker never said it finished.
+            self.standby = Standby::Not;
+            return self.shutdown_now();
+        }
         if let Standby::Asked { deadline, .. } = self.standby
             && now >= deadline
         {
             self.standby = Standby::Not;
+            if self.leaving {
+                // Nobody accepted the hand-off: release and leave anyway.
+                return self.shutdown_now();
+            }
             return self.settle(now);
         }
         // Decisions wait for every live peer's holdings; if its `resource` message was lost,
@@ -590,11 +705,39 @@ impl ResourceManager {
             Standby::Asked { deadline, .. } => Some(deadline),
             _ => None,
         };
-        standby.into_iter().chain(self.ask_again_at).min()
+        let leave = self
+            .leave_by
+            .filter(|_| self.leaving && !self.shutting_down);
+        standby
+            .into_iter()
+            .chain(self.ask_again_at)
+            .chain(leave)
+            .min()
     }
 
-    /// Graceful shutdown (SIGTERM): announce, release everything right to left, `shutdone`.
-    pub fn shutdown(&mut self) -> Vec<Output> {
+    /// Graceful shutdown (SIGTERM). With a peer up and stable, everything held is first
+    /// handed over through the standby exchange, so the taker starts before this node stops
+    /// (3.0.6 released first and let the peer start after `shutdone`); then, or when the peer
+    /// does not answer within [`SHUTDOWN_HANDOFF_TIMEOUT`], or on a second request,
+    /// [`shutdown_now`](Self::shutdown_now).
+    pub fn shutdown(&mut self, now: Instant) -> Vec<Output> {
+        if self.leaving || self.shutting_down {
+            return self.shutdown_now();
+        }
+        if !self.held.is_empty() && self.standby_refusal(Hold::All).is_none() {
+            let out = self.request_standby(Hold::All, now);
+            if let Standby::Asked { deadline, .. } = &mut self.standby {
+                *deadline = now + SHUTDOWN_HANDOFF_TIMEOUT;
+                self.leaving = true;
+                self.leave_by = Some(*deadline);
+                return out;
+            }
+        }
+        self.shutdown_now()
+    }
+
+    /// Leaves at once: announce, release everything still held right to left, `shutdone`.
+    pub fn shutdown_now(&mut self) -> Vec<Output> {
         if self.shutting_down {
             return Vec::new();
         }
@@ -675,10 +818,18 @@ impl ResourceManager {
                 // A stop failed: the peer must not start what may still be running here.
                 self.standby = Standby::Not;
                 out.push(self.resource_message(Some("standby")));
+                if self.leaving {
+                    out.extend(self.shutdown_now());
+                }
                 return out;
             }
-            self.standby = Standby::Given { hold };
             out.push(self.ask(hold, "done"));
+            self.standby = Standby::Given { hold };
+            if self.leaving {
+                // `shutdone` only after the taker's `done`: a real Heartbeat taker that hears
+                // it while still starting starts the groups a second time, as a dead node's.
+                self.leave_by = Some(now + LEAVE_WAIT);
+            }
             return out;
         }
         out.push(self.resource_message(None));
@@ -756,6 +907,7 @@ impl ResourceManager {
     fn settle(&mut self, now: Instant) -> Vec<Output> {
         if !self.comm_up
             || self.shutting_down
+            || self.leaving
             || self.busy != Busy::Idle
             || self.standby != Standby::Not
         {
@@ -970,6 +1122,8 @@ mod tests {
         let out = n2.peer_resource("node1", Hold::None, Some(true), None, now);
         assert_eq!(sent(&out), ["t=ask_resources rsc_hold=foreign info=me"]);
         let out = n1.peer_ask("node2", Hold::Foreign, "me", now);
+        assert_eq!(out, [Output::Prestart(set(&[0]))]);
+        let out = n1.prestarted();
         assert_eq!(sent(&out), ["t=ask_resources rsc_hold=foreign info=other"]);
         let out = n2.peer_ask("node1", Hold::Foreign, "other", now);
         assert_eq!(
@@ -1111,14 +1265,154 @@ mod tests {
     }
 
     #[test]
-    fn shutdown_releases_then_says_shutdone_and_the_peer_takes_over_at_once() {
+    fn a_graceful_stop_hands_over_make_before_break_then_leaves() {
         let now = Instant::now();
         let mut n1 = pair("node1", Failback::On);
         n1.peer_alive("node2");
         n1.comm_up(now);
         n1.peer_resource("node2", Hold::None, Some(true), None, now);
         n1.acquired(&set(&[0]), now);
-        let out = n1.shutdown();
+        let mut n2 = pair("node2", Failback::On);
+        n2.peer_alive("node1");
+        n2.comm_up(now);
+        n2.peer_resource("node1", Hold::Local, Some(true), None, now);
+
+        // The leaver asks first and stops nothing yet.
+        let out = n1.shutdown(now);
+        assert_eq!(sent(&out), ["t=ask_resources rsc_hold=all info=me"]);
+        assert_eq!(releases(&out), None);
+        // The taker starts what can run ahead, and only then says go.
+        let out = n2.peer_ask("node1", Hold::All, "me", now);
+        assert_eq!(out, [Output::Prestart(set(&[0]))]);
+        let out = n2.prestarted();
+        assert_eq!(sent(&out), ["t=ask_resources rsc_hold=all info=other"]);
+        // The leaver releases, says `done`, and leaves without waiting for the taker.
+        let out = n1.peer_ask("node2", Hold::All, "other", now);
+        assert_eq!(releases(&out), Some(set(&[0])));
+        let out = n1.released(&set(&[0]), now);
+        assert_eq!(sent(&out), ["t=ask_resources rsc_hold=all info=done"]);
+        let out = n2.peer_ask("node1", Hold::All, "done", now);
+        assert_eq!(acquires(&out), Some(set(&[0])));
+        assert!(n2.take_stale_prestarts().is_empty(), "being acquired");
+        let out = n2.acquired(&set(&[0]), now);
+        assert!(sent(&out).contains(&"t=ask_resources rsc_hold=all info=done".to_string()));
+        assert_eq!(n2.held(), &set(&[0]));
+        assert!(n2.take_stale_prestarts().is_empty());
+        // Only the taker's `done` lets the leaver go.
+        let out = n1.peer_ask("node2", Hold::All, "done", now);
+        assert_eq!(
+            sent(&out),
+            [
+                "t=resource rsc_hold=none rtype=full isstable=0 info=shutdown",
+                "t=shutdone st=dead"
+            ]
+        );
+        assert_eq!(out.last(), Some(&Output::ShutdownComplete));
+    }
+
+    #[test]
+    fn a_failing_group_moves_to_a_ready_peer_or_restarts_alone() {
+        let now = Instant::now();
+        let mut n1 = pair("node1", Failback::On);
+        n1.peer_alive("node2");
+        n1.comm_up(now);
+        n1.peer_resource("node2", Hold::None, Some(true), None, now);
+        n1.acquired(&set(&[0]), now);
+        let out = n1.resource_failed(0, now);
+        assert_eq!(sent(&out), ["t=ask_resources rsc_hold=local info=me"]);
+        let out = n1.peer_ask("node2", Hold::Local, "other", now);
+        assert_eq!(releases(&out), Some(set(&[0])));
+
+        // Alone: stopped, then taken again as an unheld group.
+        let mut alone = pair("node1", Failback::On);
+        alone.comm_up(now);
+        alone.peer_gone("node2", false, now);
+        alone.acquired(&set(&[0]), now);
+        assert!(alone.is_settled());
+        let out = alone.resource_failed(0, now);
+        assert_eq!(releases(&out), Some(set(&[0])));
+        assert!(
+            out.iter()
+                .any(|o| matches!(o, Output::Release(_, Why::Failed)))
+        );
+        let out = alone.released(&set(&[0]), now);
+        assert_eq!(acquires(&out), Some(set(&[0])));
+        // Not held, or moving: nothing to do.
+        assert!(alone.resource_failed(0, now).is_empty());
+    }
+
+    #[test]
+    fn a_graceful_stop_nobody_accepts_releases_after_the_timeout() {
+        let now = Instant::now();
+        let mut n1 = pair("node1", Failback::On);
+        n1.peer_alive("node2");
+        n1.comm_up(now);
+        n1.peer_resource("node2", Hold::None, Some(true), None, now);
+        n1.acquired(&set(&[0]), now);
+        assert!(releases(&n1.shutdown(now)).is_none());
+        assert!(n1.tick(now + Duration::from_millis(1900)).is_empty());
+        let out = n1.tick(now + SHUTDOWN_HANDOFF_TIMEOUT);
+        assert_eq!(releases(&out), Some(set(&[0])));
+        // A taker that never says it finished does not keep the leaver forever.
+        let mut n1 = pair("node1", Failback::On);
+        n1.peer_alive("node2");
+        n1.comm_up(now);
+        n1.peer_resource("node2", Hold::None, Some(true), None, now);
+        n1.acquired(&set(&[0]), now);
+        n1.shutdown(now);
+        n1.peer_ask("node2", Hold::All, "other", now);
+        n1.released(&set(&[0]), now);
+        assert_eq!(n1.next_deadline(), Some(now + LEAVE_WAIT));
+        let out = n1.tick(now + LEAVE_WAIT);
+        assert_eq!(out.last(), Some(&Output::ShutdownComplete));
+        // A second SIGTERM does not wait at all.
+        let mut n1 = pair("node1", Failback::On);
+        n1.peer_alive("node2");
+        n1.comm_up(now);
+        n1.peer_resource("node2", Hold::None, Some(true), None, now);
+        n1.acquired(&set(&[0]), now);
+        n1.shutdown(now);
+        assert_eq!(releases(&n1.shutdown(now)), Some(set(&[0])));
+    }
+
+    #[test]
+    fn a_hand_off_that_does_not_happen_stops_the_prestarted_listeners() {
+        let now = Instant::now();
+        // Three nodes: node3 would take node1's group while node2 is not up yet.
+        let groups = vec![Group {
+            name: "IPaddr::10.0.0.100".into(),
+            home: "node2".into(),
+        }];
+        let mut n3 = ResourceManager::new(
+            "node3",
+            ["node1".to_string(), "node2".to_string()],
+            groups,
+            Failback::Off,
+        );
+        n3.peer_alive("node1");
+        n3.comm_up(now);
+        n3.peer_resource("node1", Hold::Foreign, Some(true), None, now);
+        n3.peer_gone("node2", false, now);
+        let out = n3.peer_ask("node1", Hold::Foreign, "me", now);
+        assert_eq!(out, [Output::Prestart(set(&[0]))]);
+        assert!(n3.take_stale_prestarts().is_empty(), "still taking");
+        // The home node comes back and says it holds the group: node3 takes nothing.
+        n3.peer_alive("node2");
+        n3.peer_resource("node2", Hold::Local, Some(true), None, now);
+        n3.peer_gone("node1", true, now);
+        assert_eq!(n3.take_stale_prestarts(), set(&[0]));
+        assert!(n3.take_stale_prestarts().is_empty());
+    }
+
+    #[test]
+    fn shutdown_now_releases_then_says_shutdone_and_the_peer_takes_over_at_once() {
+        let now = Instant::now();
+        let mut n1 = pair("node1", Failback::On);
+        n1.peer_alive("node2");
+        n1.comm_up(now);
+        n1.peer_resource("node2", Hold::None, Some(true), None, now);
+        n1.acquired(&set(&[0]), now);
+        let out = n1.shutdown_now();
         assert_eq!(
             sent(&out),
             ["t=resource rsc_hold=none rtype=full isstable=0 info=shutdown"]
@@ -1269,7 +1563,12 @@ mod tests {
             // node2 holds node1's group and offers it back.
             rm.peer_resource("node2", Hold::All, Some(true), None, now);
             let out = rm.peer_ask("node2", Hold::Foreign, "me", now);
-            if !sent(&out).is_empty() {
+            if !out.is_empty() {
+                assert_eq!(out, [Output::Prestart(set(&[0]))]);
+                assert_eq!(
+                    sent(&rm.prestarted()),
+                    ["t=ask_resources rsc_hold=foreign info=other"]
+                );
                 answers.push(me);
             }
         }

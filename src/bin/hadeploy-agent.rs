@@ -45,6 +45,13 @@ fn run(config_dir: &Path, state_dir: &Path, control_path: &Path) -> ExitCode {
     for warning in &warnings {
         eprintln!("<4>{warning}");
     }
+    if settings.realtime
+        && let Err(e) = node::make_realtime()
+    {
+        eprintln!(
+            "<4>hadeploy-agent: cannot run at real-time priority ({e}); a busy CPU may delay heartbeats"
+        );
+    }
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {

@@ -110,7 +110,7 @@ pub fn script(files: &[&str], services: &[String], ping: &[Ipv4Addr]) -> String 
 pinged=""
 for a in {ping}; do
   # On the service LAN an owner answers within milliseconds; nobody answering costs the wait.
-  ping -c 1 -W 0.25 "$a" >/dev/null 2>&1 &
+  ping -c 1 -W 0.15 "$a" >/dev/null 2>&1 &
   pinged="$pinged $a=$!"
 done
 echo "@@uname $(uname -n)"

@@ -54,6 +54,9 @@ pub struct HaCf {
     pub auto_failback: AutoFailback,
     pub msgfmt: MsgFormat,
     pub hopfudge: u8,
+    /// `realtime` (default on): run at a real-time scheduling priority, so a busy CPU cannot
+    /// delay heartbeats into a false failover.
+    pub realtime: bool,
 }
 
 /// Heartbeat's default port when /etc/services has no `ha-cluster`.
@@ -86,7 +89,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "compression_threshold",
     "traditional_compression",
     "max_rexmit_delay",
-    "realtime",
     "rtprio",
     "memreserve",
     "coredumps",
@@ -141,6 +143,7 @@ impl HaCf {
         let mut auto_failback = AutoFailback::Legacy;
         let mut msgfmt = MsgFormat::Classic;
         let mut hopfudge = 1u8;
+        let mut realtime = true;
 
         for (index, raw) in text.lines().enumerate() {
             let line = index + 1;
@@ -336,6 +339,11 @@ impl HaCf {
                         }
                     };
                 }
+                "realtime" => {
+                    let value = one("on or off")?;
+                    realtime = parse_bool(value)
+                        .ok_or_else(|| err(format!("realtime `{value}`: use on or off")))?;
+                }
                 "hopfudge" => {
                     let value = one("a number")?;
                     hopfudge = value
@@ -423,6 +431,7 @@ impl HaCf {
             auto_failback,
             msgfmt,
             hopfudge,
+            realtime,
         })
     }
 }
