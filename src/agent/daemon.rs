@@ -605,7 +605,11 @@ impl Agent {
                         for (g, steps) in work {
                             let began = Instant::now();
                             let mut events = Vec::new();
-                            let ok = executor.start_group(&steps, &mut events).await;
+                            let ok = if executor::make_before_break(&steps) {
+                                executor.start_at_once(&steps, &mut events).await
+                            } else {
+                                executor.start_group(&steps, &mut events).await
+                            };
                             log_events(&events);
                             log(
                                 if ok { 6 } else { 3 },
@@ -690,7 +694,7 @@ impl Agent {
                         log(
                             6,
                             &format!(
-                                "starting the listeners of {} ahead of the hand-off",
+                                "starting {} ahead of the hand-off (make-before-break)",
                                 self.group_names(&groups)
                             ),
                         );
@@ -701,13 +705,17 @@ impl Agent {
                             let began = Instant::now();
                             let mut events = Vec::new();
                             // A failure here only loses the head start: the acquire tries again.
-                            let ok = executor.start_listeners(&steps, &mut events).await;
+                            let ok = executor.prestart(&steps, &mut events).await;
                             log_events(&events);
                             log(
                                 if ok { 6 } else { 4 },
                                 &format!(
-                                    "group {g}: listeners {} in {} ms, before its VIPs",
-                                    if ok { "started" } else { "failed to start" },
+                                    "group {g}: {} in {} ms, while the giver still serves",
+                                    if ok {
+                                        "listeners and VIPs up"
+                                    } else {
+                                        "head start failed"
+                                    },
                                     began.elapsed().as_millis()
                                 ),
                             );
@@ -825,7 +833,7 @@ impl Agent {
         log(
             5,
             &format!(
-                "the hand-off of {} did not happen: stopping the listeners started for it",
+                "the hand-off of {} did not happen: stopping what was started for it",
                 self.group_names(&stale)
             ),
         );
@@ -836,6 +844,7 @@ impl Agent {
             let _working = lock.lock().await;
             for (_, steps) in work.into_iter().rev() {
                 let mut events = Vec::new();
+                executor.stop_vips(&steps, &mut events).await;
                 executor.stop_listeners(&steps, &mut events).await;
                 log_events(&events);
             }
@@ -1079,6 +1088,11 @@ pub async fn run(
         .map_or(Duration::from_secs(3600), |c| c.interval);
     let mut check_timer = tokio::time::interval(check_every);
     check_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A re-created interface (a cable plugged back) must carry heartbeats again at once: until
+    // the node hears its peers it cannot resolve a group both sides held while apart. An
+    // index lookup per interface costs microseconds.
+    let mut media_timer = tokio::time::interval(Duration::from_millis(100));
+    media_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut vip_timer = tokio::time::interval(executor::VIP_REFRESH);
     vip_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut shutdown = std::pin::pin!(shutdown);
@@ -1126,7 +1140,7 @@ pub async fn run(
                 agent.apply(out, now).await;
                 agent.request_rexmits(now).await;
             }
-            _ = vip_timer.tick() => {
+            _ = media_timer.tick() => {
                 match agent.media.reopen_if_changed() {
                     Ok(changed) if !changed.is_empty() => log(
                         5,
@@ -1135,6 +1149,8 @@ pub async fn run(
                     Ok(_) => {}
                     Err(e) => log(3, &format!("reopening the heartbeat media: {e}")),
                 }
+            }
+            _ = vip_timer.tick() => {
                 let vips = agent.vips_of(&agent.resources.kept());
                 if !vips.is_empty() {
                     for e in executor::refresh_vips(&vips, false).await {

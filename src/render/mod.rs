@@ -17,14 +17,18 @@ use crate::config::inventory::Cluster;
 use crate::config::inventory::cluster::Media;
 use crate::config::inventory::secrets::Secret;
 
-/// The three templates, by the file name they render.
-pub const TEMPLATES: [(&str, &str); 3] = [
+/// The templates, by the file name they render.
+pub const TEMPLATES: [(&str, &str); 4] = [
     ("ha.cf.j2", include_str!("../../templates/ha.cf.j2")),
     (
         "haresources.j2",
         include_str!("../../templates/haresources.j2"),
     ),
     ("authkeys.j2", include_str!("../../templates/authkeys.j2")),
+    (
+        "hadeploy-agent.cf.j2",
+        include_str!("../../templates/hadeploy-agent.cf.j2"),
+    ),
 ];
 
 /// One rendered file: its path below the node's root, its content and its mode.
@@ -177,6 +181,8 @@ impl Renderer {
             mcast_ttl => cluster.mcast_ttl,
             auto_failback => cluster.auto_failback.as_str(),
             auth => cluster.auth.name(),
+            resource_check => cluster.resource_check.map(|d| d.to_string()),
+            resource_check_failures => cluster.resource_check_failures,
         };
         let mut rendered = Vec::new();
         for node in &cluster.nodes {
@@ -228,6 +234,12 @@ impl Renderer {
                         mode: 0o600,
                         secret: true,
                     },
+                    RenderedFile {
+                        path: "etc/ha.d/hadeploy-agent.cf",
+                        content: render("hadeploy-agent.cf.j2")?,
+                        mode: 0o644,
+                        secret: false,
+                    },
                 ],
             });
         }
@@ -245,7 +257,11 @@ pub fn verify_guarantees(cluster: &Cluster, nodes: &[RenderedNode]) -> Result<()
     let Some(first) = nodes.first() else {
         return Ok(());
     };
-    for path in ["etc/ha.d/haresources", "etc/ha.d/authkeys"] {
+    for path in [
+        "etc/ha.d/haresources",
+        "etc/ha.d/authkeys",
+        "etc/ha.d/hadeploy-agent.cf",
+    ] {
         for other in &nodes[1..] {
             if first.file(path).map(|f| &f.content) != other.file(path).map(|f| &f.content) {
                 return Err(format!(

@@ -34,6 +34,8 @@ pub const CLUSTER_KEYS: &[&str] = &[
     "ha_auth_secret_file",
     "ha_auth_secret_env",
     "ha_disable_autostart",
+    "ha_resource_check",
+    "ha_resource_check_failures",
 ];
 
 /// Keys that differ per node.
@@ -199,6 +201,10 @@ pub struct Cluster {
     pub auth: AuthMethod,
     pub secret: SecretSource,
     pub disable_autostart: Vec<String>,
+    /// `ha_resource_check`: how often the agent polls held resources' status (off if `None`).
+    pub resource_check: Option<HbDuration>,
+    /// `ha_resource_check_failures`: failed checks in a row before the group moves.
+    pub resource_check_failures: u32,
 }
 
 impl Cluster {
@@ -493,6 +499,36 @@ impl<'a> ClusterBuilder<'a> {
             None => DEFAULT_AUTOSTART.iter().map(|s| s.to_string()).collect(),
             Some(var) => self.word_list(&var, "ha_disable_autostart"),
         };
+        let resource_check = c
+            .get("ha_resource_check")
+            .is_some()
+            .then(|| self.duration(&c, "ha_resource_check", HbDuration::from_secs(2)));
+        if let Some(d) = resource_check
+            && d.as_millis() < 100
+        {
+            let var = c.get("ha_resource_check").cloned();
+            self.invalid(
+                var.as_ref(),
+                "ha_resource_check",
+                "polls faster than every 100ms",
+                "a status check forks the service's script or systemctl; use `1` or `500ms`",
+            );
+        }
+        let resource_check_failures = match c.get("ha_resource_check_failures").cloned() {
+            None => 3,
+            Some(var) => match &var.node.value {
+                Value::Int(n) if (1..=100).contains(n) => *n as u32,
+                _ => {
+                    self.invalid(
+                        Some(&var),
+                        "ha_resource_check_failures",
+                        "not a count of 1-100",
+                        "failed checks in a row before the group moves, e.g. 3",
+                    );
+                    3
+                }
+            },
+        };
         self.check_nodes(&nodes, media);
         if self.failed {
             return None;
@@ -518,6 +554,8 @@ impl<'a> ClusterBuilder<'a> {
             auth,
             secret,
             disable_autostart,
+            resource_check,
+            resource_check_failures,
         })
     }
 
