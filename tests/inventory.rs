@@ -187,6 +187,42 @@ fn per_node_ucast_lists_only_peers() {
     assert!(directives(&hacf["rproxy1"]).contains(&"udpport         695".to_string()));
 }
 
+/// `ha_resource_check` reaches the agent through its own file, identical on every node, and
+/// the agent reads back what was rendered; without it the file says the checks are off.
+#[test]
+fn resource_check_renders_the_agents_own_file() {
+    let work = tempfile::tempdir().unwrap();
+    copy_tree(&repo().join("inventories"), work.path());
+    let inventory = work.path().join("nginx-pair.yml");
+    let out = work.path().join("out");
+    let render = |out: &Path| {
+        let run = hadeploy(&[
+            "render",
+            inventory.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(run.status.success(), "{}", stderr(&run));
+    };
+    render(&out);
+    let off = rendered(&out, "hadeploy-agent.cf");
+    assert!(off["rproxy1"].contains("resource_check is off"), "{off:?}");
+    let text = std::fs::read_to_string(&inventory).unwrap().replace(
+        "        ha_udpport: 695\n",
+        "        ha_udpport: 695\n        ha_resource_check: 500ms\n        ha_resource_check_failures: 2\n",
+    );
+    std::fs::write(&inventory, text).unwrap();
+    let on = work.path().join("on");
+    render(&on);
+    let files = rendered(&on, "hadeploy-agent.cf");
+    assert_eq!(files["rproxy1"], files["rproxy2"]);
+    let check = hadeploy::agent::node::agent_settings(&on.join("rproxy1/etc/ha.d"))
+        .unwrap()
+        .expect("resource_check is on");
+    assert_eq!(check.interval, std::time::Duration::from_millis(500));
+    assert_eq!(check.failures, 2);
+}
+
 #[test]
 fn secret_is_generated_once_and_reused() {
     let work = tempfile::tempdir().unwrap();

@@ -1501,6 +1501,25 @@ mod tests {
     }
 
     #[test]
+    fn resource_check_is_optional_and_bounded() {
+        let (_dir, result) = load(BASE);
+        let c = &result.unwrap().clusters[0];
+        assert_eq!((c.resource_check, c.resource_check_failures), (None, 3));
+        rejects(
+            &BASE.replace("ha_resources: [nginx]", "ha_resource_check: 50ms"),
+            9,
+            9,
+            "faster than every 100ms",
+        );
+        rejects(
+            &BASE.replace("ha_resources: [nginx]", "ha_resource_check_failures: 0"),
+            9,
+            9,
+            "not a count of 1-100",
+        );
+    }
+
+    #[test]
     fn udpport_out_of_range() {
         rejects(
             &BASE.replace("ha_resources: [nginx]", "ha_udpport: 70000"),
