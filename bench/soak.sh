@@ -68,11 +68,11 @@ for n in node1 node2; do
     log=$(journal "$n")
     d=$(grep -c '→ dead' <<<"$log" || true)
     l=$(grep -c 'late heartbeat' <<<"$log" || true)
-    g=$(grep -o 'late heartbeat from [a-z0-9]*: [0-9]* ms' <<<"$log" | awk '{print $5}' | sort -n | tail -1)
+    g=$( (grep -o 'late heartbeat from [a-z0-9]*: [0-9]* ms' <<<"$log" || true) | awk '{print $5}' | sort -n | tail -1)
     deaths=$((deaths + d))
     late=$((late + l))
     ((${g:-0} > gap)) && gap=${g:-0}
-    rt=$(node "$n" "chrt -p \$(pgrep -x hadeploy-agent) | head -1 | sed 's/.*: //'")
+    rt=$(node "$n" "chrt -p \$(pgrep -x hadeploy-agent) | head -1 | sed 's/.*: //'" || echo unknown)
     echo "soak: $n scheduling policy: $rt" >&2
 done
 

@@ -276,6 +276,37 @@ fn lab_agent_three_nodes_one_survivor_takes_over() {
     eprintln!("3 nodes, crash: served by {taker} after {t:?}");
     lab::inject(&c.guard.lab, "node1", Fault::Start).unwrap();
     c.settled_on("node1", "node1 booted again");
+
+    // SIGTERM, standby, SIGKILL of the agent, a hung node and every cable pulled: one of the
+    // two others serves alone each time, and node1 gets its group back (auto_failback on).
+    c.sh("node1", "systemctl stop hadeploy-agent");
+    let (taker, t) = c.settled_away_from("node1", "SIGTERM of node1's agent");
+    eprintln!("3 nodes, SIGTERM: served by {taker} after {t:?}");
+    c.sh("node1", "systemctl start hadeploy-agent");
+    c.settled_on("node1", "node1's agent started again");
+    let (code, out) = c.agent("node1", "standby");
+    assert_eq!(code, 0, "{out}");
+    let (taker, _) = c.settled_away_from("node1", "standby on node1");
+    let (code, out) = c.agent("node1", "takeover");
+    assert_eq!(code, 0, "{out}");
+    c.settled_on("node1", &format!("takeover from {taker}"));
+    c.sh("node1", "systemctl kill -s KILL hadeploy-agent");
+    c.settled_on("node1", "SIGKILL of node1's agent and its restart");
+    for (fault, undo, what) in [
+        (Fault::Hang, Fault::Resume, "docker pause node1"),
+        (
+            Fault::UnplugAll,
+            Fault::Plug,
+            "all of node1's cables pulled",
+        ),
+    ] {
+        lab::inject(&c.guard.lab, "node1", fault).unwrap();
+        let (taker, t) = c.settled_away_from("node1", what);
+        eprintln!("3 nodes, {what}: served by {taker} after {t:?}");
+        lab::inject(&c.guard.lab, "node1", undo).unwrap();
+        c.settled_on("node1", &format!("{what}, undone"));
+    }
+    assert!(!c.logs().contains("panicked"));
 }
 
 /// The mixed pair: node1 runs the agent, node2 the real Heartbeat 3.0.6 on the same files.
@@ -368,6 +399,18 @@ fn lab_agent_interoperates_with_real_heartbeat() {
     c.sh("node1", "systemctl stop hadeploy-agent");
     let t = c.settled_on("node2", "agent stopped while holding");
     eprintln!("agent stopped → heartbeat: {t:?}");
+
+    // The agent back: Heartbeat returns the group (auto_failback on). Then SIGKILL: the unit's
+    // ExecStopPost releases, Heartbeat takes over, and the restarted agent gets it back.
+    c.sh("node1", "systemctl start hadeploy-agent");
+    let t = c.settled_on("node1", "agent back, Heartbeat fails back");
+    eprintln!("heartbeat → agent (failback): {t:?}");
+    c.sh("node1", "systemctl kill -s KILL hadeploy-agent");
+    let t = c.settled_on(
+        "node1",
+        "SIGKILL of the agent next to Heartbeat, and its restart",
+    );
+    eprintln!("agent SIGKILLed and back: {t:?}");
     let audit = real("grep ERROR /var/log/ha-log | grep -v 'scheduler\\|locked-in memory' || true");
     assert!(
         audit.trim().is_empty(),

@@ -195,10 +195,7 @@ impl Executor {
     /// through ip_nonlocal_bind, so neither waits for the other, and a takeover after a crash
     /// costs the slower of the two instead of their sum. On a failure both halves are stopped.
     pub async fn start_at_once(&self, steps: &[Step], log: &mut Vec<Event>) -> bool {
-        let (vips, scripts): (Vec<Step>, Vec<Step>) = steps
-            .iter()
-            .cloned()
-            .partition(|s| matches!(s, Step::Vip(_)));
+        let (vips, scripts) = split(steps);
         let (mut vip_log, mut script_log) = (Vec::new(), Vec::new());
         let (vips_up, scripts_up) = tokio::join!(
             self.start_group(&vips, &mut vip_log),
@@ -221,31 +218,18 @@ impl Executor {
     /// The taker's half of a make-before-break hand-off: the group's listeners, then — once
     /// they run — its VIPs. A group whose listeners fail gets no early VIP.
     pub async fn prestart(&self, steps: &[Step], log: &mut Vec<Event>) -> bool {
-        let (vips, scripts): (Vec<Step>, Vec<Step>) = steps
-            .iter()
-            .cloned()
-            .partition(|s| matches!(s, Step::Vip(_)));
+        let (vips, scripts) = split(steps);
         self.start_group(&scripts, log).await && self.start_group(&vips, log).await
     }
 
     /// Stops only a group's VIPs, right to left; true when all are gone.
     pub async fn stop_vips(&self, steps: &[Step], log: &mut Vec<Event>) -> bool {
-        let vips: Vec<Step> = steps
-            .iter()
-            .filter(|s| matches!(s, Step::Vip(_)))
-            .cloned()
-            .collect();
-        self.stop_steps(&vips, log).await
+        self.stop_steps(&split(steps).0, log).await
     }
 
     /// Stops only a group's scripts, right to left; true when all stopped.
     pub async fn stop_listeners(&self, steps: &[Step], log: &mut Vec<Event>) -> bool {
-        let scripts: Vec<Step> = steps
-            .iter()
-            .filter(|s| matches!(s, Step::Script { .. }))
-            .cloned()
-            .collect();
-        self.stop_steps(&scripts, log).await
+        self.stop_steps(&split(steps).1, log).await
     }
 
     /// Stops a group right to left; true when every resource stopped.
@@ -267,6 +251,14 @@ impl Executor {
         }
         all
     }
+}
+
+/// A group's VIPs and its scripts, each in group order.
+fn split(steps: &[Step]) -> (Vec<Step>, Vec<Step>) {
+    steps
+        .iter()
+        .cloned()
+        .partition(|s| matches!(s, Step::Vip(_)))
 }
 
 fn announce_in_background(vip: Vip) {

@@ -1020,6 +1020,16 @@ mod tests {
         )
     }
 
+    /// node1 up with node2 known and stable, node1 holding the group (auto_failback on).
+    fn node1_holding_beside_node2(now: Instant) -> ResourceManager {
+        let mut n1 = pair("node1", Failback::On);
+        n1.peer_alive("node2");
+        n1.comm_up(now);
+        n1.peer_resource("node2", Hold::None, Some(true), None, now);
+        n1.acquired(&set(&[0]), now);
+        n1
+    }
+
     fn sent(out: &[Output]) -> Vec<String> {
         out.iter()
             .filter_map(|o| match o {
@@ -1267,11 +1277,7 @@ mod tests {
     #[test]
     fn a_graceful_stop_hands_over_make_before_break_then_leaves() {
         let now = Instant::now();
-        let mut n1 = pair("node1", Failback::On);
-        n1.peer_alive("node2");
-        n1.comm_up(now);
-        n1.peer_resource("node2", Hold::None, Some(true), None, now);
-        n1.acquired(&set(&[0]), now);
+        let mut n1 = node1_holding_beside_node2(now);
         let mut n2 = pair("node2", Failback::On);
         n2.peer_alive("node1");
         n2.comm_up(now);
@@ -1313,11 +1319,7 @@ mod tests {
     #[test]
     fn a_failing_group_moves_to_a_ready_peer_or_restarts_alone() {
         let now = Instant::now();
-        let mut n1 = pair("node1", Failback::On);
-        n1.peer_alive("node2");
-        n1.comm_up(now);
-        n1.peer_resource("node2", Hold::None, Some(true), None, now);
-        n1.acquired(&set(&[0]), now);
+        let mut n1 = node1_holding_beside_node2(now);
         let out = n1.resource_failed(0, now);
         assert_eq!(sent(&out), ["t=ask_resources rsc_hold=local info=me"]);
         let out = n1.peer_ask("node2", Hold::Local, "other", now);
@@ -1344,21 +1346,13 @@ mod tests {
     #[test]
     fn a_graceful_stop_nobody_accepts_releases_after_the_timeout() {
         let now = Instant::now();
-        let mut n1 = pair("node1", Failback::On);
-        n1.peer_alive("node2");
-        n1.comm_up(now);
-        n1.peer_resource("node2", Hold::None, Some(true), None, now);
-        n1.acquired(&set(&[0]), now);
+        let mut n1 = node1_holding_beside_node2(now);
         assert!(releases(&n1.shutdown(now)).is_none());
         assert!(n1.tick(now + Duration::from_millis(1900)).is_empty());
         let out = n1.tick(now + SHUTDOWN_HANDOFF_TIMEOUT);
         assert_eq!(releases(&out), Some(set(&[0])));
         // A taker that never says it finished does not keep the leaver forever.
-        let mut n1 = pair("node1", Failback::On);
-        n1.peer_alive("node2");
-        n1.comm_up(now);
-        n1.peer_resource("node2", Hold::None, Some(true), None, now);
-        n1.acquired(&set(&[0]), now);
+        let mut n1 = node1_holding_beside_node2(now);
         n1.shutdown(now);
         n1.peer_ask("node2", Hold::All, "other", now);
         n1.released(&set(&[0]), now);
@@ -1366,11 +1360,7 @@ mod tests {
         let out = n1.tick(now + LEAVE_WAIT);
         assert_eq!(out.last(), Some(&Output::ShutdownComplete));
         // A second SIGTERM does not wait at all.
-        let mut n1 = pair("node1", Failback::On);
-        n1.peer_alive("node2");
-        n1.comm_up(now);
-        n1.peer_resource("node2", Hold::None, Some(true), None, now);
-        n1.acquired(&set(&[0]), now);
+        let mut n1 = node1_holding_beside_node2(now);
         n1.shutdown(now);
         assert_eq!(releases(&n1.shutdown(now)), Some(set(&[0])));
     }
@@ -1407,11 +1397,7 @@ mod tests {
     #[test]
     fn shutdown_now_releases_then_says_shutdone_and_the_peer_takes_over_at_once() {
         let now = Instant::now();
-        let mut n1 = pair("node1", Failback::On);
-        n1.peer_alive("node2");
-        n1.comm_up(now);
-        n1.peer_resource("node2", Hold::None, Some(true), None, now);
-        n1.acquired(&set(&[0]), now);
+        let mut n1 = node1_holding_beside_node2(now);
         let out = n1.shutdown_now();
         assert_eq!(
             sent(&out),
