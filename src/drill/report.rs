@@ -134,11 +134,12 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "\nclient outage: longest {} ms, {} of {} probes failed; VIP held by two nodes for {} ms",
+            "\nclient outage: longest {} ms, {} of {} probes failed; VIP seen on two nodes for {} ms (holders sampled every {} ms)",
             self.outage.longest_ms,
             self.outage.failed_probes,
             self.outage.probes,
-            self.both_held_ms
+            self.both_held_ms,
+            super::run::WATCH_INTERVAL.as_millis()
         );
         out
     }
@@ -247,7 +248,7 @@ impl Report {
             r#"<!doctype html><html><head><meta charset="utf-8"><title>hadeploy drill {drill}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px}}</style></head>
 <body><h1>Drill {drill} — cluster {cluster}, VIP {vip}: {verdict}</h1>
-<p>Client outage: longest <b>{longest} ms</b>, {failed} of {total} probes failed. VIP held by two nodes for {both} ms.</p>
+<p>Client outage: longest <b>{longest} ms</b>, {failed} of {total} probes failed. VIP seen on two nodes for {both} ms (holders sampled every {every} ms).</p>
 <p>{legend}<span style="background:#d62728;color:#fff;padding:2px 6px">no answer</span></p>
 {svg}
 <table><tr><th>T+ms</th><th>step</th><th>took ms</th><th>budget ms</th><th>result</th></tr>{rows}</table>
@@ -261,6 +262,7 @@ impl Report {
             failed = self.outage.failed_probes,
             total = self.outage.probes,
             both = self.both_held_ms,
+            every = super::run::WATCH_INTERVAL.as_millis(),
         )
     }
 }

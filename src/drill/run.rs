@@ -20,7 +20,7 @@ use crate::transport::ssh::{SshOptions, SshTransport};
 pub const PROBE_INTERVAL: Duration = Duration::from_millis(10);
 const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
 /// How often every node is asked which addresses it has.
-const WATCH_INTERVAL: Duration = Duration::from_millis(100);
+pub(crate) const WATCH_INTERVAL: Duration = Duration::from_millis(100);
 /// An isolated node reconnects itself after four budgets — at least this long — even if the
 /// controller vanished: long enough for the drill to restore it first, short enough that a
 /// lost controller does not leave the node cut off.
