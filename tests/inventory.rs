@@ -29,6 +29,17 @@ fn every_example_passes_check() {
 }
 
 /// Reads OUT/<node>/etc/ha.d/<file> for every node.
+/// `hadeploy render INVENTORY --out OUT`, which must succeed.
+fn render_into(inventory: &Path, out: &Path) {
+    let run = hadeploy(&[
+        "render",
+        inventory.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+}
+
 fn rendered(out: &Path, file: &str) -> BTreeMap<String, String> {
     std::fs::read_dir(out)
         .unwrap()
@@ -162,13 +173,7 @@ fn per_node_ucast_lists_only_peers() {
     let work = tempfile::tempdir().unwrap();
     copy_tree(&repo().join("inventories"), work.path());
     let out = work.path().join("out");
-    let run = hadeploy(&[
-        "render",
-        work.path().join("nginx-pair.yml").to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(run.status.success(), "{}", stderr(&run));
+    render_into(&work.path().join("nginx-pair.yml"), &out);
     let hacf = rendered(&out, "ha.cf");
     assert_eq!(
         directives(&hacf["rproxy1"])
@@ -195,16 +200,7 @@ fn resource_check_renders_the_agents_own_file() {
     copy_tree(&repo().join("inventories"), work.path());
     let inventory = work.path().join("nginx-pair.yml");
     let out = work.path().join("out");
-    let render = |out: &Path| {
-        let run = hadeploy(&[
-            "render",
-            inventory.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
-        assert!(run.status.success(), "{}", stderr(&run));
-    };
-    render(&out);
+    render_into(&inventory, &out);
     let off = rendered(&out, "hadeploy-agent.cf");
     assert!(off["rproxy1"].contains("resource_check is off"), "{off:?}");
     let text = std::fs::read_to_string(&inventory).unwrap().replace(
@@ -213,7 +209,7 @@ fn resource_check_renders_the_agents_own_file() {
     );
     std::fs::write(&inventory, text).unwrap();
     let on = work.path().join("on");
-    render(&on);
+    render_into(&inventory, &on);
     let files = rendered(&on, "hadeploy-agent.cf");
     assert_eq!(files["rproxy1"], files["rproxy2"]);
     let check = hadeploy::agent::node::agent_settings(&on.join("rproxy1/etc/ha.d"))
@@ -230,13 +226,7 @@ fn secret_is_generated_once_and_reused() {
     let inventory = work.path().join("nginx-pair.yml");
     let render = |out: &str| {
         let out = work.path().join(out);
-        let run = hadeploy(&[
-            "render",
-            inventory.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
-        assert!(run.status.success(), "{}", stderr(&run));
+        render_into(&inventory, &out);
         std::fs::read_to_string(out.join("rproxy1/etc/ha.d/authkeys")).unwrap()
     };
     let first = render("a");

@@ -1020,9 +1020,9 @@ mod tests {
         )
     }
 
-    /// node1 up with node2 known and stable, node1 holding the group (auto_failback on).
-    fn node1_holding_beside_node2(now: Instant) -> ResourceManager {
-        let mut n1 = pair("node1", Failback::On);
+    /// node1 up with node2 known and stable, node1 holding the group.
+    fn node1_holding(failback: Failback, now: Instant) -> ResourceManager {
+        let mut n1 = pair("node1", failback);
         n1.peer_alive("node2");
         n1.comm_up(now);
         n1.peer_resource("node2", Hold::None, Some(true), None, now);
@@ -1201,11 +1201,7 @@ mod tests {
     #[test]
     fn standby_hands_everything_over_and_times_out_without_a_reply() {
         let now = Instant::now();
-        let mut n1 = pair("node1", Failback::Off);
-        n1.peer_alive("node2");
-        n1.comm_up(now);
-        n1.peer_resource("node2", Hold::None, Some(true), None, now);
-        n1.acquired(&set(&[0]), now);
+        let mut n1 = node1_holding(Failback::Off, now);
         let out = n1.request_standby(Hold::All, now);
         assert_eq!(sent(&out), ["t=ask_resources rsc_hold=all info=me"]);
         assert_eq!(n1.status_word(), "transition");
@@ -1224,11 +1220,7 @@ mod tests {
     #[test]
     fn vips_being_released_are_not_kept_alive() {
         let now = Instant::now();
-        let mut n1 = pair("node1", Failback::Off);
-        n1.peer_alive("node2");
-        n1.comm_up(now);
-        n1.peer_resource("node2", Hold::None, Some(true), None, now);
-        n1.acquired(&set(&[0]), now);
+        let mut n1 = node1_holding(Failback::Off, now);
         assert_eq!(n1.kept(), set(&[0]));
         n1.request_standby(Hold::All, now);
         n1.peer_ask("node2", Hold::All, "other", now);
@@ -1239,11 +1231,7 @@ mod tests {
     #[test]
     fn a_failed_stop_is_not_handed_over() {
         let now = Instant::now();
-        let mut n1 = pair("node1", Failback::Off);
-        n1.peer_alive("node2");
-        n1.comm_up(now);
-        n1.peer_resource("node2", Hold::None, Some(true), None, now);
-        n1.acquired(&set(&[0]), now);
+        let mut n1 = node1_holding(Failback::Off, now);
         n1.request_standby(Hold::All, now);
         n1.peer_ask("node2", Hold::All, "other", now);
         let out = n1.released(&GroupSet::new(), now);
@@ -1277,7 +1265,7 @@ mod tests {
     #[test]
     fn a_graceful_stop_hands_over_make_before_break_then_leaves() {
         let now = Instant::now();
-        let mut n1 = node1_holding_beside_node2(now);
+        let mut n1 = node1_holding(Failback::On, now);
         let mut n2 = pair("node2", Failback::On);
         n2.peer_alive("node1");
         n2.comm_up(now);
@@ -1319,7 +1307,7 @@ mod tests {
     #[test]
     fn a_failing_group_moves_to_a_ready_peer_or_restarts_alone() {
         let now = Instant::now();
-        let mut n1 = node1_holding_beside_node2(now);
+        let mut n1 = node1_holding(Failback::On, now);
         let out = n1.resource_failed(0, now);
         assert_eq!(sent(&out), ["t=ask_resources rsc_hold=local info=me"]);
         let out = n1.peer_ask("node2", Hold::Local, "other", now);
@@ -1346,13 +1334,13 @@ mod tests {
     #[test]
     fn a_graceful_stop_nobody_accepts_releases_after_the_timeout() {
         let now = Instant::now();
-        let mut n1 = node1_holding_beside_node2(now);
+        let mut n1 = node1_holding(Failback::On, now);
         assert!(releases(&n1.shutdown(now)).is_none());
         assert!(n1.tick(now + Duration::from_millis(1900)).is_empty());
         let out = n1.tick(now + SHUTDOWN_HANDOFF_TIMEOUT);
         assert_eq!(releases(&out), Some(set(&[0])));
         // A taker that never says it finished does not keep the leaver forever.
-        let mut n1 = node1_holding_beside_node2(now);
+        let mut n1 = node1_holding(Failback::On, now);
         n1.shutdown(now);
         n1.peer_ask("node2", Hold::All, "other", now);
         n1.released(&set(&[0]), now);
@@ -1360,7 +1348,7 @@ mod tests {
         let out = n1.tick(now + LEAVE_WAIT);
         assert_eq!(out.last(), Some(&Output::ShutdownComplete));
         // A second SIGTERM does not wait at all.
-        let mut n1 = node1_holding_beside_node2(now);
+        let mut n1 = node1_holding(Failback::On, now);
         n1.shutdown(now);
         assert_eq!(releases(&n1.shutdown(now)), Some(set(&[0])));
     }
@@ -1397,7 +1385,7 @@ mod tests {
     #[test]
     fn shutdown_now_releases_then_says_shutdone_and_the_peer_takes_over_at_once() {
         let now = Instant::now();
-        let mut n1 = node1_holding_beside_node2(now);
+        let mut n1 = node1_holding(Failback::On, now);
         let out = n1.shutdown_now();
         assert_eq!(
             sent(&out),
