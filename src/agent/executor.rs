@@ -32,11 +32,16 @@ const STOP_RETRY_DELAY: Duration = Duration::from_secs(1);
 /// refreshed, so it expires with its lifetime even if nothing removes it.
 pub const LISTENERS: &[&str] = &["nginx", "haproxy", "apache2", "httpd"];
 
+/// Whether a script resource is one of the [`LISTENERS`] (as a plain name, no arguments).
+fn is_listener(name: &str, args: &[String]) -> bool {
+    args.is_empty() && LISTENERS.contains(&name)
+}
+
 /// Whether a group can be handed over make-before-break on this host now.
 pub fn make_before_break(steps: &[Step]) -> bool {
     let listeners_only = steps.iter().all(|s| match s {
         Step::Vip(_) => true,
-        Step::Script { name, args } => args.is_empty() && LISTENERS.contains(&name.as_str()),
+        Step::Script { name, args } => is_listener(name, args),
     });
     let has_listener = steps.iter().any(|s| matches!(s, Step::Script { .. }));
     // Without nonlocal bind a listener configured for the VIP fails to start before it.
@@ -133,9 +138,7 @@ impl Executor {
             }
             // The listeners' scripts and units treat a start of a running service as success,
             // so the status round trip (tens of milliseconds) is skipped for them.
-            Step::Script { name, args }
-                if args.is_empty() && LISTENERS.contains(&name.as_str()) =>
-            {
+            Step::Script { name, args } if is_listener(name, args) => {
                 self.run_script(name, args, Action::Start).await?;
                 Ok("started")
             }

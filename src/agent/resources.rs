@@ -185,9 +185,8 @@ pub struct ResourceManager {
     peers: BTreeMap<String, PeerView>,
     comm_up: bool,
     shutting_down: bool,
-    /// A graceful stop is handing everything to a peer first (the standby exchange).
-    leaving: bool,
-    /// When a leaving node stops waiting for the taker and leaves anyway.
+    /// Set while a graceful stop hands everything to a peer first (the standby exchange):
+    /// when this node stops waiting for the taker and leaves anyway.
     leave_by: Option<Instant>,
     /// Groups whose listeners were started ahead of a hand-off to this node.
     prestarted: GroupSet,
@@ -244,7 +243,6 @@ impl ResourceManager {
                 .collect(),
             comm_up: false,
             shutting_down: false,
-            leaving: false,
             leave_by: None,
             prestarted: GroupSet::new(),
             claims: Claims::default(),
@@ -269,6 +267,11 @@ impl ResourceManager {
             Busy::Releasing(going) => self.held.difference(going).copied().collect(),
             _ => self.held.clone(),
         }
+    }
+
+    /// Whether a graceful stop is handing everything over before it leaves.
+    fn leaving(&self) -> bool {
+        self.leave_by.is_some()
     }
 
     /// `rscstatus`: what this node holds, or `transition` while something is moving.
@@ -413,7 +416,7 @@ impl ResourceManager {
             Standby::Asked { .. } | Standby::Given { .. } => self.standby = Standby::Not,
             _ => {}
         }
-        if self.leaving && self.standby == Standby::Not && self.busy == Busy::Idle {
+        if self.leaving() && self.standby == Standby::Not && self.busy == Busy::Idle {
             out.extend(self.shutdown_now());
             return out;
         }
@@ -522,7 +525,7 @@ impl ResourceManager {
                 }
                 Standby::Given { .. } => {
                     self.standby = Standby::Not;
-                    if self.leaving {
+                    if self.leaving() {
                         return self.shutdown_now();
                     }
                     let mut out = vec![self.resource_message(None)];
@@ -570,7 +573,7 @@ impl ResourceManager {
         if !self.held.contains(&group)
             || !self.is_stable()
             || !self.comm_up
-            || self.leaving
+            || self.leaving()
             || self.shutting_down
         {
             return Vec::new();
@@ -596,7 +599,7 @@ impl ResourceManager {
 
     /// Whether nothing is moving: status checks only mean something then.
     pub fn is_settled(&self) -> bool {
-        self.is_stable() && self.comm_up && !self.leaving && !self.shutting_down
+        self.is_stable() && self.comm_up && !self.leaving() && !self.shutting_down
     }
 
     /// An `hb_takeover` from a peer: it wants `hold` (its view); we give the complement.
@@ -620,7 +623,7 @@ impl ResourceManager {
             || !taker_ready
             || !self.comm_up
             || self.shutting_down
-            || self.leaving
+            || self.leaving()
         {
             return Vec::new();
         }
@@ -642,7 +645,7 @@ impl ResourceManager {
 
     /// Why a standby or takeover request would do nothing now, for the operator.
     pub fn standby_refusal(&self, hold: Hold) -> Option<&'static str> {
-        if self.shutting_down || self.leaving {
+        if self.shutting_down || self.leaving() {
             Some("this node is shutting down")
         } else if !self.comm_up {
             Some("communication with the peers is not up yet")
@@ -664,8 +667,7 @@ impl ResourceManager {
 
     /// Time passed: cancels a standby request nobody answered.
     pub fn tick(&mut self, now: Instant) -> Vec<Output> {
-        if self.leaving
-            && !self.shutting_down
+        if !self.shutting_down
             && self.busy == Busy::Idle
             && self.leave_by.is_some_and(|at| now >= at)
         {
@@ -677,10 +679,6 @@ impl ResourceManager {
             && now >= deadline
         {
             self.standby = Standby::Not;
-            if self.leaving {
-                // Nobody accepted the hand-off: release and leave anyway.
-                return self.shutdown_now();
-            }
             return self.settle(now);
         }
         // Decisions wait for every live peer's holdings; if its `resource` message was lost,
@@ -705,9 +703,7 @@ impl ResourceManager {
             Standby::Asked { deadline, .. } => Some(deadline),
             _ => None,
         };
-        let leave = self
-            .leave_by
-            .filter(|_| self.leaving && !self.shutting_down);
+        let leave = self.leave_by.filter(|_| !self.shutting_down);
         standby
             .into_iter()
             .chain(self.ask_again_at)
@@ -721,14 +717,13 @@ impl ResourceManager {
     /// does not answer within [`SHUTDOWN_HANDOFF_TIMEOUT`], or on a second request,
     /// [`shutdown_now`](Self::shutdown_now).
     pub fn shutdown(&mut self, now: Instant) -> Vec<Output> {
-        if self.leaving || self.shutting_down {
+        if self.leaving() || self.shutting_down {
             return self.shutdown_now();
         }
         if !self.held.is_empty() && self.standby_refusal(Hold::All).is_none() {
             let out = self.request_standby(Hold::All, now);
             if let Standby::Asked { deadline, .. } = &mut self.standby {
                 *deadline = now + SHUTDOWN_HANDOFF_TIMEOUT;
-                self.leaving = true;
                 self.leave_by = Some(*deadline);
                 return out;
             }
@@ -818,14 +813,14 @@ impl ResourceManager {
                 // A stop failed: the peer must not start what may still be running here.
                 self.standby = Standby::Not;
                 out.push(self.resource_message(Some("standby")));
-                if self.leaving {
+                if self.leaving() {
                     out.extend(self.shutdown_now());
                 }
                 return out;
             }
             out.push(self.ask(hold, "done"));
             self.standby = Standby::Given { hold };
-            if self.leaving {
+            if self.leaving() {
                 // `shutdone` only after the taker's `done`: a real Heartbeat taker that hears
                 // it while still starting starts the groups a second time, as a dead node's.
                 self.leave_by = Some(now + LEAVE_WAIT);
@@ -907,7 +902,7 @@ impl ResourceManager {
     fn settle(&mut self, now: Instant) -> Vec<Output> {
         if !self.comm_up
             || self.shutting_down
-            || self.leaving
+            || self.leaving()
             || self.busy != Busy::Idle
             || self.standby != Standby::Not
         {
