@@ -431,24 +431,22 @@ async fn execute<T: Transport + 'static>(
         });
     }
     // The steps that do not read the uploaded files run meanwhile.
-    let mut early = String::from("set -e\nsyncs=\"\"\n");
-    for sync in steps.iter().filter_map(Step::sysv_sync) {
-        early.push_str(&format!("( {sync} ) & syncs=\"$syncs $!\"\n"));
-    }
-    let mut late = String::from("set -e\n");
+    let syncs: Vec<String> = steps.iter().filter_map(Step::sysv_sync).collect();
+    let (mut early, mut late) = (Vec::new(), Vec::new());
     for step in steps {
         if let Some(s) = step.script() {
-            let script = if step.reads_uploads() {
-                &mut late
+            if step.reads_uploads() {
+                late.push(s);
             } else {
-                &mut early
-            };
-            script.push_str(&s);
-            script.push('\n');
+                early.push(s);
+            }
         }
     }
-    early.push_str("for p in $syncs; do wait \"$p\"; done\n");
-    let run = |transport: Arc<T>, script: String| async move {
+    // A script with nothing in it is not worth a round trip.
+    let run = |transport: Arc<T>, script: Option<String>| async move {
+        let Some(script) = script else {
+            return Ok(());
+        };
         let out = transport
             .run(&script, None)
             .await
@@ -459,6 +457,17 @@ async fn execute<T: Transport + 'static>(
             Err(out.stderr_text().trim().to_string())
         }
     };
+    let early = (!early.is_empty() || !syncs.is_empty()).then(|| {
+        let background: String = syncs
+            .iter()
+            .map(|sync| format!("( {sync} ) & syncs=\"$syncs $!\"\n"))
+            .collect();
+        format!(
+            "set -e\nsyncs=\"\"\n{background}{}\nfor p in $syncs; do wait \"$p\"; done\n",
+            early.join("\n")
+        )
+    });
+    let late = (!late.is_empty()).then(|| format!("set -e\n{}\n", late.join("\n")));
     tasks.spawn(run(transport.clone(), early));
     while let Some(joined) = tasks.join_next().await {
         joined.map_err(|e| e.to_string())??;
