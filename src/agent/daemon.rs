@@ -773,9 +773,17 @@ impl Agent {
             for (g, steps) in work {
                 let mut running = true;
                 for step in steps.iter().filter(|s| matches!(s, Step::Script { .. })) {
-                    if !executor.is_running(step).await {
-                        log(4, &format!("group {g}: {} is not running", step.describe()));
-                        running = false;
+                    match executor.is_running(step).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            log(4, &format!("group {g}: {} is not running", step.describe()));
+                            running = false;
+                        }
+                        // Not "stopped", but no healthy answer either: a failed check.
+                        Err(why) => {
+                            log(3, &format!("group {g}: status check could not run: {why}"));
+                            running = false;
+                        }
                     }
                 }
                 results.push((g, running));

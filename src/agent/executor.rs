@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::script::{self, Action, Lookup};
+use super::script::{self, Action, Lookup, Status};
 use super::vip::{Vip, VipSpec};
 
 /// How long a VIP lives in the kernel without a refresh: a SIGKILLed agent's VIPs vanish
@@ -100,6 +100,7 @@ pub struct Executor {
 }
 
 impl Executor {
+    /// Runs a start or stop; `Err` when it failed or could not run.
     async fn run_script(&self, name: &str, args: &[String], action: Action) -> Result<(), String> {
         let executor = self.lookup.find(name).map_err(|e| e.to_string())?;
         let timeout = match action {
@@ -113,16 +114,28 @@ impl Executor {
             .map_err(|e| e.to_string())
     }
 
-    /// Whether the resource is running here now.
-    pub async fn is_running(&self, step: &Step) -> bool {
+    /// A script's status; `Err` when it could not be learned (no script, spawn failure,
+    /// timeout, no answer) — which is not "stopped".
+    async fn script_status(&self, name: &str, args: &[String]) -> Result<Status, String> {
+        let executor = self.lookup.find(name).map_err(|e| e.to_string())?;
+        script::status(&executor, name, args, self.timeouts.status)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Whether the resource is running here now: `Ok(false)` when it is stopped, `Err` when
+    /// its status could not be learned.
+    pub async fn is_running(&self, step: &Step) -> Result<bool, String> {
         match step {
             Step::Vip(spec) => match spec.resolve().await {
-                Ok(vip) => vip.is_present().await,
-                Err(_) => false,
+                Ok(vip) => Ok(vip.is_present().await),
+                // No interface carries its subnet: it cannot be configured here.
+                Err(_) => Ok(false),
             },
-            Step::Script { name, args } => {
-                self.run_script(name, args, Action::Status).await.is_ok()
-            }
+            Step::Script { name, args } => self
+                .script_status(name, args)
+                .await
+                .map(|s| s == Status::Running),
         }
     }
 
@@ -143,8 +156,12 @@ impl Executor {
                 Ok("started")
             }
             Step::Script { name, args } => {
-                if self.run_script(name, args, Action::Status).await.is_ok() {
-                    return Ok("already running");
+                match self.script_status(name, args).await {
+                    Ok(Status::Running) => return Ok("already running"),
+                    Ok(Status::Stopped) => {}
+                    // A status that could not run says nothing: starting anyway could start
+                    // a service twice (one whose status hangs) and would hide the error.
+                    Err(e) => return Err(format!("{e} (not started: its state is unknown)")),
                 }
                 self.run_script(name, args, Action::Start).await?;
                 Ok("started")
@@ -296,14 +313,11 @@ pub async fn refresh_vips(specs: &[VipSpec], announce: bool) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
     use std::path::Path;
 
     fn script(dir: &Path, name: &str, body: &str) {
         std::fs::create_dir_all(dir.join("resource.d")).unwrap();
-        let path = dir.join("resource.d").join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        script::testing::write_script(&dir.join("resource.d").join(name), body);
     }
 
     fn executor(dir: &Path) -> Executor {
@@ -429,5 +443,41 @@ esac"#,
         let mut log = Vec::new();
         assert!(!ex.stop_group(&[step("stuck")], &mut log).await);
         assert!(log[0].outcome.as_ref().unwrap_err().contains("stuck stop"));
+    }
+
+    #[tokio::test]
+    async fn a_status_that_cannot_run_is_an_error_and_nothing_is_started() {
+        let dir = tempfile::tempdir().unwrap();
+        recording(dir.path(), "a", false);
+        let journal_path = dir.path().join("journal");
+        script(
+            dir.path(),
+            "wedged",
+            &format!(
+                "echo \"wedged $1\" >> {}; [ \"$1\" = status ] && exec sleep 30; exit 0",
+                journal_path.display()
+            ),
+        );
+        let mut ex = executor(dir.path());
+        ex.timeouts.status = Duration::from_millis(300);
+        let wedged = step("wedged");
+        let err = ex.is_running(&wedged).await.unwrap_err();
+        assert!(err.contains("wedged status: timed out"), "{err}");
+        let mut log = Vec::new();
+        assert!(!ex.start_group(&[step("a"), wedged], &mut log).await);
+        assert_eq!(
+            journal(dir.path()),
+            [
+                "wedged status",
+                "a status",
+                "a start",
+                "wedged status",
+                "a stop"
+            ]
+        );
+        let e = log.iter().find(|e| e.resource == "wedged").unwrap();
+        assert!(e.outcome.as_ref().unwrap_err().contains("not started"));
+        // A stopped resource is an answer, not an error.
+        assert_eq!(ex.is_running(&step("a")).await, Ok(false));
     }
 }

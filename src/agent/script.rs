@@ -3,11 +3,12 @@
 //! v1, falls back to the systemd unit of that name, so plain `nginx`/`haproxy`/`apache2` work
 //! on a systemd host. Every action has a timeout after which the script is killed.
 
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -33,6 +34,8 @@ pub enum Executor {
     SystemdUnit(String),
 }
 
+/// Why an action did not succeed. [`ScriptError::NotRunning`] is an answer (the resource is
+/// stopped); every other variant means the program could not run or said nothing usable.
 #[derive(Debug, thiserror::Error)]
 pub enum ScriptError {
     #[error("resource {name}: no script in {} or {} and no systemd unit of that name", .dirs[0].display(), .dirs[1].display())]
@@ -57,6 +60,15 @@ pub enum ScriptError {
         #[source]
         source: std::io::Error,
     },
+    #[error("resource {name} status: not running: {output}")]
+    NotRunning { name: String, output: String },
+}
+
+/// What a `status` that ran to its end answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Running,
+    Stopped,
 }
 
 /// Where scripts are looked up; tests point these at a temporary directory.
@@ -113,14 +125,65 @@ pub fn status_says_running(output: &str) -> bool {
         || output.contains("OK")
 }
 
-/// Runs one action. `Ok(output)` when it succeeded; for `Status`, success means running.
-pub async fn run(
+/// How a status answer reads; `None` when it is no answer at all. A script is read by
+/// Heartbeat's output rule whatever its exit code — but one killed by a signal did not answer.
+/// `systemctl is-active` exits 0 for an active unit and 3 (LSB "not running") for any other,
+/// unknown units included; anything else (1 when systemd cannot be asked) says nothing.
+fn read_status(executor: &Executor, code: Option<i32>, output: &str) -> Option<Status> {
+    let running = match (executor, code) {
+        (Executor::Script(_), Some(_)) => status_says_running(output),
+        (Executor::SystemdUnit(_), Some(0)) => true,
+        (Executor::SystemdUnit(_), Some(3)) => false,
+        _ => return None,
+    };
+    Some(if running {
+        Status::Running
+    } else {
+        Status::Stopped
+    })
+}
+
+/// Spawning a program fails with ETXTBSY while any process has it open for writing. Every
+/// fork copies the whole descriptor table, close-on-exec descriptors included, and the child
+/// only drops them when its own exec completes: a script written and closed here (or by
+/// configuration management) just before it runs can still be open in a child that another
+/// thread is spawning at that moment. The window is that child's exec, so a few short
+/// retries outlast it; nothing has run when exec fails, so retrying is safe.
+const BUSY_RETRIES: u32 = 10;
+const BUSY_FIRST_DELAY: Duration = Duration::from_millis(10);
+const BUSY_MAX_DELAY: Duration = Duration::from_millis(200);
+
+async fn spawn(command: &mut Command) -> std::io::Result<Child> {
+    let mut delay = BUSY_FIRST_DELAY;
+    let mut retries = 0;
+    loop {
+        match command.spawn() {
+            Err(e) if e.kind() == ErrorKind::ExecutableFileBusy && retries < BUSY_RETRIES => {
+                retries += 1;
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(BUSY_MAX_DELAY);
+            }
+            spawned => return spawned,
+        }
+    }
+}
+
+/// A program that ran to its end: its exit code (none when a signal ended it) and its
+/// output, stdout then stderr, trimmed.
+struct Ran {
+    code: Option<i32>,
+    output: String,
+}
+
+/// Runs one action within `timeout` (spawn retries included); `Err` when it could not run
+/// or did not finish in time (it is killed then).
+async fn execute(
     executor: &Executor,
     name: &str,
     args: &[String],
     action: Action,
     timeout: Duration,
-) -> Result<String, ScriptError> {
+) -> Result<Ran, ScriptError> {
     let mut command = match executor {
         Executor::Script(path) => {
             let mut c = Command::new(path);
@@ -141,12 +204,11 @@ pub async fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let child = command.spawn().map_err(|source| ScriptError::Spawn {
-        name: name.to_string(),
-        action: action.as_str(),
-        source,
-    })?;
-    let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+    let finished = tokio::time::timeout(timeout, async {
+        spawn(&mut command).await?.wait_with_output().await
+    })
+    .await;
+    let out = match finished {
         Ok(out) => out.map_err(|source| ScriptError::Spawn {
             name: name.to_string(),
             action: action.as_str(),
@@ -160,38 +222,94 @@ pub async fn run(
             });
         }
     };
-    let text = format!(
+    let output = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
     .trim()
     .to_string();
-    let ok = match (action, executor) {
-        (Action::Status, Executor::Script(_)) => status_says_running(&text),
-        _ => out.status.success(),
+    Ok(Ran {
+        code: out.status.code(),
+        output,
+    })
+}
+
+fn failed(name: &str, action: Action, ran: &Ran) -> ScriptError {
+    ScriptError::Failed {
+        name: name.to_string(),
+        action: action.as_str(),
+        status: ran.code.unwrap_or(-1),
+        output: ran.output.chars().take(500).collect(),
+    }
+}
+
+/// Asks a resource whether it runs. `Err` only when that could not be learned: the program
+/// could not be spawned, timed out or gave no answer — never to mean "stopped".
+pub async fn status(
+    executor: &Executor,
+    name: &str,
+    args: &[String],
+    timeout: Duration,
+) -> Result<Status, ScriptError> {
+    let ran = execute(executor, name, args, Action::Status, timeout).await?;
+    read_status(executor, ran.code, &ran.output).ok_or_else(|| failed(name, Action::Status, &ran))
+}
+
+/// Runs one action. `Ok(output)` when it succeeded (exit 0). For `Status`, success means
+/// running, and a resource that answered stopped is [`ScriptError::NotRunning`]; [`status`]
+/// tells the three outcomes apart without matching on errors.
+pub async fn run(
+    executor: &Executor,
+    name: &str,
+    args: &[String],
+    action: Action,
+    timeout: Duration,
+) -> Result<String, ScriptError> {
+    let ran = execute(executor, name, args, action, timeout).await?;
+    let answer = match action {
+        Action::Status => read_status(executor, ran.code, &ran.output),
+        Action::Start | Action::Stop if ran.code == Some(0) => Some(Status::Running),
+        Action::Start | Action::Stop => None,
     };
-    if ok {
-        Ok(text)
-    } else {
-        Err(ScriptError::Failed {
+    match answer {
+        Some(Status::Running) => Ok(ran.output),
+        Some(Status::Stopped) => Err(ScriptError::NotRunning {
             name: name.to_string(),
-            action: action.as_str(),
-            status: out.status.code().unwrap_or(-1),
-            output: text.chars().take(500).collect(),
-        })
+            output: ran.output.chars().take(500).collect(),
+        }),
+        None => Err(failed(name, action, &ran)),
+    }
+}
+
+/// Writing the scripts tests run. A script written by this process through `std::fs` is open
+/// for writing here between its open and close, and a child that another test thread spawns
+/// in that window keeps a copy of that descriptor until its exec completes — running the
+/// script then fails with ETXTBSY. A child process writes it instead, so no descriptor open
+/// for writing on it ever exists in this process.
+#[cfg(test)]
+pub(super) mod testing {
+    use std::path::Path;
+
+    /// Writes `#!/bin/sh`, `body`, mode 0755 at `path`; it is closed everywhere on return.
+    pub fn write_script(path: &Path, body: &str) {
+        let status = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg("printf '#!/bin/sh\\n%s\\n' \"$1\" > \"$0\" && chmod 755 \"$0\"")
+            .arg(path)
+            .arg(body)
+            .status()
+            .unwrap();
+        assert!(status.success(), "writing {}: {status}", path.display());
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     fn script(dir: &Path, name: &str, body: &str) {
-        let path = dir.join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        testing::write_script(&dir.join(name), body);
     }
 
     fn lookup(dir: &Path) -> Lookup {
@@ -304,5 +422,93 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, ScriptError::Timeout { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_status_answer_is_stopped_only_when_the_program_said_so() {
+        let script = Executor::Script("/x".into());
+        let unit = Executor::SystemdUnit("x.service".into());
+        assert_eq!(
+            read_status(&script, Some(0), "running"),
+            Some(Status::Running)
+        );
+        assert_eq!(
+            read_status(&script, Some(3), "stopped"),
+            Some(Status::Stopped)
+        );
+        assert_eq!(read_status(&script, Some(0), ""), Some(Status::Stopped));
+        assert_eq!(read_status(&script, None, "running"), None, "killed");
+        assert_eq!(read_status(&unit, Some(0), ""), Some(Status::Running));
+        assert_eq!(read_status(&unit, Some(3), ""), Some(Status::Stopped));
+        assert_eq!(
+            read_status(&unit, Some(1), "Failed to connect to bus"),
+            None
+        );
+        assert_eq!(read_status(&unit, None, ""), None);
+    }
+
+    #[tokio::test]
+    async fn a_status_that_cannot_run_is_an_error_not_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = lookup(dir.path());
+        script(&l.resource_d, "down", "echo stopped; exit 3");
+        let down = l.find("down").unwrap();
+        let answer = status(&down, "down", &[], Duration::from_secs(5)).await;
+        assert_eq!(answer.unwrap(), Status::Stopped);
+        let err = run(&down, "down", &[], Action::Status, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ScriptError::NotRunning { .. }), "{err}");
+
+        let missing = Executor::Script(l.resource_d.join("missing"));
+        let err = status(&missing, "missing", &[], Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ScriptError::Spawn { source, .. } if source.kind() == ErrorKind::NotFound),
+            "{err}"
+        );
+
+        script(&l.resource_d, "wedged", "exec sleep 30");
+        let err = status(
+            &l.find("wedged").unwrap(),
+            "wedged",
+            &[],
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ScriptError::Timeout { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_program_busy_being_written_is_retried_then_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fresh");
+        testing::write_script(&path, "echo running");
+        let fresh = Executor::Script(path.clone());
+        // While this descriptor is open, exec of the script fails with ETXTBSY — as it does
+        // while a child forked elsewhere still holds a copy of the writer's descriptor.
+        let writer = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let began = std::time::Instant::now();
+        let (answer, ()) = tokio::join!(
+            status(&fresh, "fresh", &[], Duration::from_secs(5)),
+            async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                drop(writer);
+            }
+        );
+        assert_eq!(answer.unwrap(), Status::Running);
+        assert!(began.elapsed() >= Duration::from_millis(100));
+
+        // Busy for good: after the bounded retries it cannot run, which is not "stopped".
+        let _writer = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let err = status(&fresh, "fresh", &[], Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ScriptError::Spawn { source, .. } if source.kind() == ErrorKind::ExecutableFileBusy),
+            "{err}"
+        );
     }
 }
