@@ -2,15 +2,20 @@
 //! (a virtual IP plus nginx, haproxy or httpd started only on the active node) from one
 //! Ansible-style inventory, and proves with drills that the VIP really moves.
 //!
-//! The library holds all behaviour; the two binaries (`hadeploy`, `hadeploy-agent`) only parse
-//! arguments, call in here and map errors to exit codes. Module boundaries follow DESIGN.md §3:
-//! `agent` never imports the controller side (`render`, `lab`, later `transport`/`controller`).
+//! The library holds all behaviour; the two binaries (`hadeploy`, `hadeploy-agent`) only call
+//! `cmd::main` and `agent::cli::main`. The rooms and the rules between them are in
+//! docs/architecture.md: the ground floor (`error`, `files`, `manpage`, `config::ha`) imports
+//! nothing above it; `agent` and `config::heartbeat` never import the inventory or the
+//! controller side (`render`, `controller`, `drill`, `lab`, `transport`, `cmd`).
 
 pub mod agent;
-pub mod cli;
+pub mod cmd;
 pub mod config;
 pub mod controller;
 pub mod drill;
+pub mod error;
+pub mod files;
 pub mod lab;
+pub mod manpage;
 pub mod render;
 pub mod transport;

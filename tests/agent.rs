@@ -7,10 +7,12 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use hadeploy::cli::LabFlavor;
+use hadeploy::lab::Flavor;
 use hadeploy::lab::{self, Fault};
 
-use crate::support::{LabGuard, hadeploy, http_get, stderr, stdout};
+use hadeploy::agent::control::StatusAnswer;
+
+use crate::support::{LabGuard, hadeploy, http_get, parse_status, stderr, stdout};
 
 /// How long any settling may take before the test gives up (generous: a loaded CI machine).
 const SETTLE: Duration = Duration::from_secs(30);
@@ -24,7 +26,7 @@ struct Cluster {
 impl Cluster {
     /// A lab of `count` nodes with the cluster applied and the VIP served by node1.
     fn up(name: &str, count: u8) -> Cluster {
-        let guard = LabGuard::up(name, count, LabFlavor::Systemd);
+        let guard = LabGuard::up(name, count, Flavor::Systemd);
         let inventory = guard.lab.inventory_path();
         let ssh_config = guard.lab.ssh_config_path();
         let out = hadeploy(&[
@@ -145,10 +147,10 @@ impl Cluster {
             .exec(node, &format!("/usr/local/sbin/hadeploy-agent {args} 2>&1"))
     }
 
-    fn status(&self, node: &str) -> serde_json::Value {
+    fn status(&self, node: &str) -> StatusAnswer {
         let (code, out) = self.agent(node, "status --json");
         assert_eq!(code, 0, "{node}: status: {out}");
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{node}: status JSON: {e}: {out}"))
+        parse_status(node, &out)
     }
 
     fn logs(&self) -> String {
@@ -171,17 +173,12 @@ fn lab_agent_pair_survives_every_failure() {
     // Both agents see each other active; node1 holds the group since a known time.
     for node in ["node1", "node2"] {
         let status = c.status(node);
-        let states: Vec<&str> = status["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| n["status"].as_str().unwrap())
-            .collect();
+        let states: Vec<&str> = status.nodes.iter().map(|n| n.status.as_str()).collect();
         assert_eq!(states, ["active", "active"], "{node}: {status}");
     }
     let status = c.status("node1");
-    assert_eq!(status["rscstatus"], "local");
-    assert!(status["resources"][0]["since_unix_ms"].as_u64().unwrap() > 0);
+    assert_eq!(status.rscstatus, "local");
+    assert!(status.resources[0].since_unix_ms.unwrap() > 0);
     let (code, table) = c.agent("node1", "status");
     assert_eq!(code, 0);
     assert!(
@@ -270,7 +267,7 @@ fn lab_agent_pair_survives_every_failure() {
 fn lab_agent_three_nodes_one_survivor_takes_over() {
     let c = Cluster::up("t-agent3", 3);
     let status = c.status("node3");
-    assert_eq!(status["nodes"].as_array().unwrap().len(), 3, "{status}");
+    assert_eq!(status.nodes.len(), 3, "{status}");
     lab::inject(&c.guard.lab, "node1", Fault::Crash).unwrap();
     let (taker, t) = c.settled_away_from("node1", "docker kill node1");
     eprintln!("3 nodes, crash: served by {taker} after {t:?}");
@@ -321,7 +318,7 @@ fn lab_agent_interoperates_with_real_heartbeat() {
     );
     let began = Instant::now();
     while !(real("cl_status nodestatus node1 2>&1").trim() == "active"
-        && c.status("node1")["nodes"][1]["status"] == "active")
+        && c.status("node1").nodes[1].status == "active")
     {
         assert!(
             began.elapsed() < SETTLE,
@@ -432,12 +429,7 @@ fn lab_agent_membership_keys_and_hostile_input() {
         }
         eprintln!("{what}: declared dead after {:?}", began.elapsed());
     };
-    let node2_status = || {
-        c.status("node1")["nodes"][1]["status"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let node2_status = || c.status("node1").nodes[1].status.clone();
 
     // Two agents: node2's container dies; node1 judges it by node2's advertised deadtime.
     std::thread::sleep(Duration::from_secs(6)); // past the start-up grace (deadtime + 2 s)
@@ -514,7 +506,7 @@ fn lab_agent_membership_keys_and_hostile_input() {
     let began = Instant::now();
     loop {
         let status = c.status("node1");
-        if status["counters"]["bad_auth"].as_u64().unwrap() >= 5 && node2_status() == "dead" {
+        if status.counters.bad_auth >= 5 && node2_status() == "dead" {
             break;
         }
         assert!(
@@ -592,20 +584,19 @@ PY"#,
     ));
     std::thread::sleep(Duration::from_secs(2));
     let after = c.status("node1");
-    let counter = |s: &serde_json::Value, k: &str| s["counters"][k].as_u64().unwrap();
+    let (was, now) = (&before.counters, &after.counters);
     assert!(
-        counter(&after, "bad_packets") >= counter(&before, "bad_packets") + 300,
+        now.bad_packets >= was.bad_packets + 300,
         "garbage counted: {after}"
     );
     assert!(
-        counter(&after, "duplicates") + counter(&after, "replays")
-            >= counter(&before, "duplicates") + counter(&before, "replays") + 150,
+        now.duplicates + now.replays >= was.duplicates + was.replays + 150,
         "replays counted: {after}"
     );
-    assert_eq!(after["nodes"], before["nodes"], "membership unchanged");
-    assert_eq!(after["rscstatus"], before["rscstatus"]);
+    assert_eq!(after.nodes, before.nodes, "membership unchanged");
+    assert_eq!(after.rscstatus, before.rscstatus);
     assert_eq!(
-        after["generation"], before["generation"],
+        after.generation, before.generation,
         "the agent did not restart"
     );
 }

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use hadeploy::cli::LabFlavor;
+use hadeploy::lab::Flavor;
 use hadeploy::lab::{self, Fault};
 
 use crate::support::{LabGuard, hadeploy, http_get, stderr, stdout};
@@ -42,7 +42,7 @@ const MANAGED: &str = "/etc/ha.d/ha.cf /etc/ha.d/haresources /etc/ha.d/authkeys 
 
 #[test]
 fn lab_apply_converges_is_idempotent_and_reports_drift() {
-    let guard = LabGuard::up("t-apply", 2, LabFlavor::Systemd);
+    let guard = LabGuard::up("t-apply", 2, Flavor::Systemd);
     let sh = |node: &str, script: &str| guard.exec(node, script).1;
 
     let first = apply(&guard, &[]);
@@ -129,7 +129,11 @@ fn lab_apply_converges_is_idempotent_and_reports_drift() {
     sh("node2", "echo 'deadtime 60 # hand edit' >> /etc/ha.d/ha.cf");
     let check = apply(&guard, &["--check", "--diff"]);
     let text = format!("{}{}", stdout(&check), stderr(&check));
-    assert!(check.status.success(), "{text}");
+    assert_eq!(
+        check.status.code(),
+        Some(2),
+        "check mode found drift: {text}"
+    );
     assert!(text.contains("-deadtime 60 # hand edit"), "{text}");
     assert!(recap_line(&text, "node1").contains("changed=0"), "{text}");
     assert!(!recap_line(&text, "node2").contains("changed=0"), "{text}");
@@ -185,7 +189,7 @@ fn lab_apply_converges_is_idempotent_and_reports_drift() {
 
 #[test]
 fn lab_apply_on_sysvinit_keeps_services_out_of_boot_with_update_rc_d() {
-    let guard = LabGuard::up("t-apply-sysv", 2, LabFlavor::Sysvinit);
+    let guard = LabGuard::up("t-apply-sysv", 2, Flavor::Sysvinit);
     let sh = |node: &str, script: &str| guard.exec(node, script).1;
     let first = apply(&guard, &[]);
     let text = format!("{}{}", stdout(&first), stderr(&first));

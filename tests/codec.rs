@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use hadeploy::agent::auth::{self, MsgFmt, Verification};
+use hadeploy::agent::auth::{self, Verification};
 use hadeploy::agent::decode::decode_capture;
 use hadeploy::agent::pcap;
 use hadeploy::agent::wire::{self, Encoding};
-use hadeploy::config::heartbeat::authkeys::{AuthKey, AuthKeys, AuthMethod};
+use hadeploy::config::ha::{AuthMethod, MsgFormat};
+use hadeploy::config::heartbeat::authkeys::{AuthKey, AuthKeys};
 
 fn vectors() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/heartbeat/vectors")
@@ -168,9 +169,9 @@ fn every_vector_message_decodes_verifies_and_reencodes_identically() {
             Some(text) => {
                 assert_eq!(&d.message.classic_sign_text().unwrap(), text, "{what}");
                 assert!(auth::verify_inner(&d.message, &k).is_ok(), "{what}");
-                MsgFmt::Classic
+                MsgFormat::Classic
             }
-            None => MsgFmt::Netstring,
+            None => MsgFormat::Netstring,
         };
         let mut unsigned = d.message.clone();
         unsigned.remove("auth");
@@ -558,4 +559,120 @@ fn mutation_fuzz_never_panics() {
         errors > 0 && decoded > 0,
         "{decoded} decoded, {errors} errors"
     );
+}
+
+/// The protocol core fed a real Heartbeat 3.0.6 node's datagrams, as they were captured, with
+/// their own timing: in `s10_afon_failback` nodea holds its group when nodeb starts, later
+/// stops, restarts and stops again. Played as nodeb, the core accepts every datagram (no
+/// signature, sequence or replay drop), follows each of nodea's transitions, and takes the
+/// group exactly when nodea has left it.
+#[test]
+fn a_core_follows_a_real_3_0_6_peer() {
+    use hadeploy::agent::core::{Config, Effect, Identity, Node, Work};
+    use hadeploy::agent::membership::{NodeStatus, Timers};
+    use hadeploy::agent::resources::Group;
+    use hadeploy::config::ha::AutoFailback;
+
+    let datagrams = capture("s10_afon_failback");
+    let ours = [10, 250, 0, 2];
+    // nodeb starts where the real one did: its first datagram.
+    let start_at = datagrams
+        .iter()
+        .find(|d| d.src.ip().octets() == ours)
+        .expect("nodeb speaks in s10")
+        .timestamp;
+    let from_nodea: Vec<_> = datagrams
+        .iter()
+        .filter(|d| d.src.ip().octets() == NODEA && d.timestamp >= start_at)
+        .collect();
+    assert!(from_nodea.len() > 20, "{}", from_nodea.len());
+    let config = Config {
+        node: "nodeb".into(),
+        nodes: vec!["nodea".into(), "nodeb".into()],
+        timers: Timers {
+            keepalive: Duration::from_secs(1),
+            warntime: Duration::from_secs(3),
+            deadtime: Duration::from_secs(5),
+            initdead: Duration::from_secs(10),
+        },
+        keys: sha1(),
+        msgfmt: MsgFormat::Netstring,
+        hopfudge: 1,
+        resource_check: None,
+        groups: vec![Group {
+            name: "IPaddr::10.250.0.100/24/eth1".into(),
+            home: "nodea".into(),
+        }],
+        failback: AutoFailback::On,
+    };
+    let identity = Identity {
+        uuid: [2; 16],
+        generation: 1,
+        unix_ms: start_at.as_millis() as u64,
+        seed: 7,
+    };
+    let base = Instant::now();
+    let mut node = Node::new(config, identity, base);
+    let mut effects = node.take_effects();
+    for d in &from_nodea {
+        let now = base + (d.timestamp - start_at);
+        while node.poll_timeout() <= now {
+            let due = node.poll_timeout();
+            node.handle_timeout(due);
+        }
+        node.handle_datagram(now, "eth1", std::net::SocketAddr::V4(d.src), &d.payload);
+        effects.extend(node.take_effects());
+    }
+    let counters = node.counters();
+    assert_eq!(counters.packets_in, from_nodea.len() as u64);
+    assert_eq!(
+        (
+            counters.bad_auth,
+            counters.bad_packets,
+            counters.unknown_node,
+            counters.replays
+        ),
+        (0, 0, 0, 0),
+        "{counters:?}"
+    );
+    // nodea, in order: comes up active; leaves (shutdone) — we take its group then, and only
+    // then; comes back as a new generation; leaves again, and its trailing `st=active`
+    // statuses (the capture's last datagrams) do not revive it.
+    let events: Vec<String> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Log { text, .. } => Some(text.clone()),
+            Effect::Work(Work::Acquire(_)) => Some("ACQUIRE".into()),
+            _ => None,
+        })
+        .collect();
+    let at = |what: &str| events.iter().position(|e| e.contains(what));
+    let active = at("nodea: up → active").expect("nodea seen active");
+    let left = at("active → dead (shutdown notice)").expect("nodea's shutdone honoured");
+    let took = at("ACQUIRE").expect("its group taken when it left");
+    let back = at("restarted: new generation").expect("its restart seen");
+    assert!(active < left && left < took && took < back, "{events:#?}");
+    assert_eq!(
+        events.iter().filter(|e| *e == "ACQUIRE").count(),
+        1,
+        "{events:#?}"
+    );
+    assert_eq!(
+        node.membership().status("nodea"),
+        Some(NodeStatus::Dead),
+        "{events:#?}"
+    );
+    // What it sent verifies with the same keys, as a 3.0.6 receiver would check it.
+    let sent: Vec<_> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Transmit(bytes) => Some(bytes),
+            _ => None,
+        })
+        .collect();
+    assert!(sent.len() > 10);
+    for bytes in sent {
+        let d = wire::decode(bytes).unwrap();
+        assert!(auth::verify(&d, &sha1()).is_ok());
+    }
 }

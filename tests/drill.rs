@@ -6,12 +6,12 @@
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use hadeploy::cli::LabFlavor;
+use hadeploy::lab::Flavor;
 
 use crate::support::{LabGuard, hadeploy, stderr, stdout};
 
 fn applied(name: &str, nodes: u8) -> LabGuard {
-    let guard = LabGuard::up(name, nodes, LabFlavor::Systemd);
+    let guard = LabGuard::up(name, nodes, Flavor::Systemd);
     let out = hadeploy(&[
         "apply",
         "--ssh-config",
@@ -188,16 +188,39 @@ fn lab_drill_every_mode_on_a_pair() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("last node"), "{}", stderr(&out));
 
-    // A degraded cluster is refused, with the reason.
+    // A degraded cluster is refused, with the reason: not as desired.
     guard.exec("node2", "systemctl stop hadeploy-agent");
     let out = drill(&guard, &["--pull", "node1"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(
         stderr(&out).contains("not healthy") && stderr(&out).contains("--force"),
         "{}",
         stderr(&out)
     );
     guard.exec("node2", "systemctl start hadeploy-agent");
+
+    // The VIP on two nodes at once is the critical invariant broken: exit 8, never drilled.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !guard
+        .agent_status("node2")
+        .is_some_and(|s| s.nodes.iter().any(|n| n.status == "active"))
+    {
+        assert!(Instant::now() < deadline, "node2's agent did not come back");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let vip = guard.lab.vip;
+    let (code, text) = guard.exec("node2", &format!("ip addr add {vip}/24 dev eth0"));
+    assert_eq!(code, 0, "{text}");
+    let out = drill(&guard, &["--pull", "node1"]);
+    guard.exec("node2", &format!("ip addr del {vip}/24 dev eth0"));
+    assert_eq!(
+        out.status.code(),
+        Some(8),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("split"), "{}", stderr(&out));
 }
 
 #[test]

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use hadeploy::config::heartbeat::hacf::Medium;
+use hadeploy::config::ha::Medium;
 use hadeploy::config::heartbeat::haresources::{Haresources, Resource};
 use hadeploy::config::heartbeat::{HaCf, HeartbeatConfig, authkeys};
 use hadeploy::config::inventory::{Inventory, Media};

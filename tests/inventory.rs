@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::support::{copy_tree, examples, hadeploy, repo, stderr, stdout};
+use crate::support::{Test, copy_tree, examples, hadeploy, repo, stderr, stdout};
 
 #[test]
 fn every_example_passes_check() {
@@ -212,7 +212,7 @@ fn resource_check_renders_the_agents_own_file() {
     render_into(&inventory, &on);
     let files = rendered(&on, "hadeploy-agent.cf");
     assert_eq!(files["rproxy1"], files["rproxy2"]);
-    let check = hadeploy::agent::node::agent_settings(&on.join("rproxy1/etc/ha.d"))
+    let check = hadeploy::agent::setup::agent_settings(&on.join("rproxy1/etc/ha.d"))
         .unwrap()
         .expect("resource_check is on");
     assert_eq!(check.interval, std::time::Duration::from_millis(500));
@@ -244,118 +244,82 @@ fn secret_is_generated_once_and_reused() {
 
 #[test]
 fn secret_from_environment() {
-    let work = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(repo().join("inventories/nginx-pair.yml"))
-        .unwrap()
-        .replace(
-            "ha_auth: sha1",
-            "ha_auth: sha1\n        ha_auth_secret_env: HADEPLOY_TEST_SECRET",
-        );
-    let inventory = work.path().join("inv.yml");
-    std::fs::write(&inventory, text).unwrap();
-    let out = work.path().join("out");
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_hadeploy"))
-        .args([
-            "render",
-            inventory.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
+    let env_secret = [(
+        "ha_auth: sha1",
+        "ha_auth: sha1\n        ha_auth_secret_env: HADEPLOY_TEST_SECRET",
+    )];
+    let ran = Test::new()
+        .example("nginx-pair.yml", &env_secret)
         .env("HADEPLOY_TEST_SECRET", "env-supplied-secret-0123456789")
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", stderr(&run));
+        .args(["render", "{inv}", "--out", "{dir}/out"])
+        .status(0);
     assert!(
-        std::fs::read_to_string(out.join("rproxy2/etc/ha.d/authkeys"))
-            .unwrap()
+        ran.read("out/rproxy2/etc/ha.d/authkeys")
             .contains("1 sha1 env-supplied-secret-0123456789")
     );
     assert!(
-        !work.path().join(".hadeploy-secrets").exists(),
+        !ran.path(".hadeploy-secrets").exists(),
         "no file secret when the environment provides it"
     );
-    let missing = hadeploy(&[
-        "render",
-        inventory.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(missing.status.code(), Some(1));
-    assert!(
-        stderr(&missing).contains("environment variable HADEPLOY_TEST_SECRET is not set"),
-        "{}",
-        stderr(&missing)
-    );
+    Test::new()
+        .example("nginx-pair.yml", &env_secret)
+        .args(["render", "{inv}", "--out", "{dir}/out"])
+        .status(1)
+        .stderr_has("environment variable HADEPLOY_TEST_SECRET is not set");
 }
 
 #[test]
 fn broken_inventory_exits_1_with_file_line_and_key() {
-    let work = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(repo().join("inventories/nginx-pair.yml"))
-        .unwrap()
-        .replace("ha_udpport: 695", "ha_udpport: 69500")
-        .replace("ha_keepalive: 2", "ha_keepalve: 2");
-    let inventory = work.path().join("inv.yml");
-    std::fs::write(&inventory, text).unwrap();
-    let out = hadeploy(&["check", inventory.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(
-        err.contains(&format!(
+    let broken = [
+        ("ha_udpport: 695", "ha_udpport: 69500"),
+        ("ha_keepalive: 2", "ha_keepalve: 2"),
+    ];
+    let test = Test::new().example("nginx-pair.yml", &broken);
+    let inventory = test.path("inventory.yml");
+    test.args(["check", "{inv}"])
+        .status(1)
+        .stderr_has(&format!(
             "{}:28:9: error: ha_udpport: 69500 is not a UDP port",
             inventory.display()
-        )),
-        "{err}"
-    );
-    assert!(
-        err.contains(&format!(
+        ))
+        .stderr_has(&format!(
             "{}:24:9: error: ha_keepalve: unknown HA variable",
             inventory.display()
-        )),
-        "{err}"
-    );
-    assert!(err.contains("did you mean `ha_keepalive`?"), "{err}");
+        ))
+        .stderr_has("did you mean `ha_keepalive`?");
     // render refuses the same inventory and writes nothing.
-    let target = work.path().join("out");
-    let render = hadeploy(&[
-        "render",
-        inventory.to_str().unwrap(),
-        "--out",
-        target.to_str().unwrap(),
-    ]);
-    assert_eq!(render.status.code(), Some(1));
-    assert!(!target.exists());
+    let ran = Test::new()
+        .example("nginx-pair.yml", &broken)
+        .args(["render", "{inv}", "--out", "{dir}/out"])
+        .status(1);
+    assert!(!ran.path("out").exists());
 }
 
 #[test]
 fn strict_turns_warnings_into_failure() {
-    let path = repo().join("inventories/haproxy-pair.yml");
-    let relaxed = hadeploy(&["check", path.to_str().unwrap()]);
-    assert!(relaxed.status.success());
-    assert!(
-        stderr(&relaxed).contains("warning: ha_auth: md5 is weaker than sha1"),
-        "{}",
-        stderr(&relaxed)
-    );
-    let strict = hadeploy(&["check", "--strict", path.to_str().unwrap()]);
-    assert_eq!(strict.status.code(), Some(1));
+    Test::new()
+        .example("haproxy-pair.yml", &[])
+        .args(["check", "{inv}"])
+        .status(0)
+        .stderr_has("warning: ha_auth: md5 is weaker than sha1");
+    Test::new()
+        .example("haproxy-pair.yml", &[])
+        .args(["check", "--strict", "{inv}"])
+        .status(1)
+        .stderr_has("--strict");
 }
 
 #[test]
 fn missing_file_and_binary_file_are_clear_errors() {
-    let missing = hadeploy(&["check", "/nonexistent/inventory.yml"]);
-    assert_eq!(missing.status.code(), Some(1));
-    assert!(
-        stderr(&missing).contains("/nonexistent/inventory.yml: error: not valid YAML: cannot read"),
-        "{}",
-        stderr(&missing)
-    );
-    let work = tempfile::tempdir().unwrap();
-    let binary = work.path().join("bin.yml");
-    std::fs::write(&binary, [0u8, 159, 146, 150, 255, 0, 1]).unwrap();
-    let out = hadeploy(&["check", binary.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("not UTF-8 text"), "{}", stderr(&out));
+    Test::new()
+        .args(["check", "/nonexistent/inventory.yml"])
+        .status(1)
+        .stderr_has("/nonexistent/inventory.yml: error: not valid YAML: cannot read");
+    Test::new()
+        .file("bin.yml", [0u8, 159, 146, 150, 255, 0, 1])
+        .args(["check", "{dir}/bin.yml"])
+        .status(1)
+        .stderr_has("not UTF-8 text");
 }
 
 #[test]
@@ -430,8 +394,9 @@ fn template_override_is_used_and_held_to_the_guarantees() {
 #[test]
 fn completions_for_three_shells() {
     for shell in ["bash", "zsh", "fish"] {
-        let out = hadeploy(&["completions", shell]);
-        assert!(out.status.success());
-        assert!(stdout(&out).contains("render"), "{shell}");
+        Test::new()
+            .args(["completions", shell])
+            .status(0)
+            .stdout_has("render");
     }
 }

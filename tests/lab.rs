@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use hadeploy::cli::LabFlavor;
+use hadeploy::lab::Flavor;
 use hadeploy::lab::{self, Fault};
 
 use crate::support::{LabGuard, http_get, stderr, stdout};
@@ -36,7 +36,7 @@ fn eventually(limit: Duration, mut probe: impl FnMut() -> bool) -> bool {
 
 #[test]
 fn systemd_lab_nodes_links_init_and_a_moving_address() {
-    let guard = LabGuard::up("t-systemd", 2, LabFlavor::Systemd);
+    let guard = LabGuard::up("t-systemd", 2, Flavor::Systemd);
     let lab = &guard.lab;
 
     // SSH with the generated key, strict host key checking, each node under its own name.
@@ -164,7 +164,7 @@ fn ping_from_host(addr: std::net::Ipv4Addr) -> bool {
 
 #[test]
 fn sysvinit_lab_boots_with_update_rc_d() {
-    let guard = LabGuard::up("t-sysv", 2, LabFlavor::Sysvinit);
+    let guard = LabGuard::up("t-sysv", 2, Flavor::Sysvinit);
     for node in ["node1", "node2"] {
         let out = guard.ssh(node, "uname -n; cat /proc/1/comm; command -v update-rc.d; ls /etc/rc2.d | grep -c 'S[0-9][0-9]nginx'");
         assert!(out.status.success(), "{node}: {}", stderr(&out));
@@ -177,12 +177,12 @@ fn sysvinit_lab_boots_with_update_rc_d() {
 
 #[test]
 fn up_is_idempotent_and_bad_input_is_refused() {
-    let guard = LabGuard::up("t-idem", 2, LabFlavor::Systemd);
+    let guard = LabGuard::up("t-idem", 2, Flavor::Systemd);
     let again = lab::up(
         &lab::UpOptions {
             name: "t-idem".into(),
             nodes: 2,
-            flavor: LabFlavor::Systemd,
+            flavor: Flavor::Systemd,
         },
         &|_| {},
     )
@@ -192,7 +192,7 @@ fn up_is_idempotent_and_bad_input_is_refused() {
         &lab::UpOptions {
             name: "t-idem".into(),
             nodes: 3,
-            flavor: LabFlavor::Systemd,
+            flavor: Flavor::Systemd,
         },
         &|_| {},
     )
@@ -208,7 +208,7 @@ fn up_is_idempotent_and_bad_input_is_refused() {
             &lab::UpOptions {
                 name: "Bad Name".into(),
                 nodes: 2,
-                flavor: LabFlavor::Systemd
+                flavor: Flavor::Systemd
             },
             &|_| {}
         )
@@ -219,7 +219,7 @@ fn up_is_idempotent_and_bad_input_is_refused() {
             &lab::UpOptions {
                 name: "t-one".into(),
                 nodes: 1,
-                flavor: LabFlavor::Systemd
+                flavor: Flavor::Systemd
             },
             &|_| {}
         )

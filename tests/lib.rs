@@ -2,6 +2,7 @@
 
 mod agent;
 mod apply;
+mod cli;
 mod codec;
 mod drill;
 mod hbconfig;

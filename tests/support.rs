@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use hadeploy::agent::control::StatusAnswer;
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -59,6 +61,12 @@ pub fn examples() -> Vec<PathBuf> {
     found
 }
 
+/// `hadeploy-agent status --json`'s output on `node` as the typed answer; anything else fails
+/// the test, with the output.
+pub fn parse_status(node: &str, out: &str) -> StatusAnswer {
+    StatusAnswer::from_json(out).unwrap_or_else(|e| panic!("{node}: status JSON: {e}: {out}"))
+}
+
 /// A lab for one test, removed when the test ends (also when it fails).
 pub struct LabGuard {
     pub lab: hadeploy::lab::Lab,
@@ -66,7 +74,7 @@ pub struct LabGuard {
 
 impl LabGuard {
     /// Brings up a lab; a lab that cannot be built fails the test loudly.
-    pub fn up(name: &str, nodes: u8, flavor: hadeploy::cli::LabFlavor) -> LabGuard {
+    pub fn up(name: &str, nodes: u8, flavor: hadeploy::lab::Flavor) -> LabGuard {
         // A leftover from an interrupted run would make `up` refuse the shape or reuse it.
         let _ = hadeploy::lab::down(name);
         let options = hadeploy::lab::UpOptions {
@@ -101,6 +109,12 @@ impl LabGuard {
         let container = &self.lab.node(node).unwrap().container;
         hadeploy::lab::docker::exec(container, script).unwrap()
     }
+
+    /// The node's agent's `status --json` answer, or None while it does not answer.
+    pub fn agent_status(&self, node: &str) -> Option<StatusAnswer> {
+        let (code, out) = self.exec(node, "hadeploy-agent status --json");
+        (code == 0).then(|| parse_status(node, &out))
+    }
 }
 
 impl Drop for LabGuard {
@@ -124,4 +138,146 @@ pub fn http_get(addr: std::net::Ipv4Addr, timeout: std::time::Duration) -> Optio
     response
         .split_once("\r\n\r\n")
         .map(|(_, body)| body.trim().to_string())
+}
+
+/// One run of a built binary, set up and checked in a line:
+/// `Test::new().inventory(yaml).args(["check", "{inv}"]).status(1).stderr_has("…")`.
+/// `{inv}` in an argument is the inventory written by `inventory`, `{dir}` the test's own
+/// temporary directory.
+pub struct Test {
+    binary: &'static str,
+    dir: tempfile::TempDir,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+/// What a [`Test`] printed, for more checks; its directory lives as long as this does.
+pub struct Ran {
+    pub output: Output,
+    dir: tempfile::TempDir,
+}
+
+impl Test {
+    /// A run of `hadeploy`.
+    pub fn new() -> Test {
+        Test {
+            binary: env!("CARGO_BIN_EXE_hadeploy"),
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            args: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+
+    /// A run of `hadeploy-agent`.
+    pub fn agent() -> Test {
+        Test {
+            binary: env!("CARGO_BIN_EXE_hadeploy-agent"),
+            ..Test::new()
+        }
+    }
+
+    /// Writes `yaml` as the test's inventory, `{inv}` in the arguments.
+    pub fn inventory(self, yaml: &str) -> Test {
+        self.file("inventory.yml", yaml)
+    }
+
+    /// Writes a shipped example (`inventories/NAME`) as the test's inventory, with each
+    /// `(from, to)` replacement made in its text.
+    pub fn example(self, name: &str, replacements: &[(&str, &str)]) -> Test {
+        let mut text = std::fs::read_to_string(repo().join("inventories").join(name)).unwrap();
+        for (from, to) in replacements {
+            assert!(text.contains(from), "{name} has no {from:?}");
+            text = text.replace(from, to);
+        }
+        self.inventory(&text)
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Test {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// A path below the test's directory (to check what the run wrote).
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a file below the test's directory.
+    pub fn file(self, name: &str, content: impl AsRef<[u8]>) -> Test {
+        let path = self.dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content.as_ref()).unwrap();
+        self
+    }
+
+    pub fn args<const N: usize>(mut self, args: [&str; N]) -> Test {
+        let inv = self.dir.path().join("inventory.yml");
+        self.args.extend(args.iter().map(|a| {
+            a.replace("{inv}", inv.to_str().unwrap())
+                .replace("{dir}", self.dir.path().to_str().unwrap())
+        }));
+        self
+    }
+
+    /// Runs it and checks the exit code.
+    pub fn status(self, code: i32) -> Ran {
+        let output = Command::new(self.binary)
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run the binary");
+        let ran = Ran {
+            output,
+            dir: self.dir,
+        };
+        assert_eq!(
+            ran.output.status.code(),
+            Some(code),
+            "{} {:?}\nstdout: {}\nstderr: {}",
+            self.binary,
+            self.args,
+            ran.stdout(),
+            ran.stderr()
+        );
+        ran
+    }
+}
+
+impl Ran {
+    /// A path below the test's directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The file below the test's directory, which the run must have written.
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    pub fn stdout(&self) -> String {
+        stdout(&self.output)
+    }
+
+    pub fn stderr(&self) -> String {
+        stderr(&self.output)
+    }
+
+    pub fn stdout_has(self, text: &str) -> Ran {
+        assert!(
+            self.stdout().contains(text),
+            "no {text:?} in stdout:\n{}",
+            self.stdout()
+        );
+        self
+    }
+
+    pub fn stderr_has(self, text: &str) -> Ran {
+        assert!(
+            self.stderr().contains(text),
+            "no {text:?} in stderr:\n{}",
+            self.stderr()
+        );
+        self
+    }
 }

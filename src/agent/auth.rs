@@ -1,4 +1,4 @@
-//! Message signatures (PROTOCOL.md §2): Heartbeat's unkeyed CRC, HMAC-MD5 and HMAC-SHA1
+//! Message signatures (docs/protocol.md §2): Heartbeat's unkeyed CRC, HMAC-MD5 and HMAC-SHA1
 //! tokens, signing an outgoing message exactly as 3.0.6 does (a classic `auth` field inside the
 //! body when msgfmt is classic, then the netstring trailer over the whole body), and the
 //! receiver's checks — including the 3.0.6 quirk that a netstring trailer with index `n` is
@@ -10,17 +10,8 @@ use md5::Md5;
 use sha1::Sha1;
 
 use crate::agent::wire::{Datagram, Encoding, MAX_MESSAGE, Message, Value, WireError};
-use crate::config::heartbeat::authkeys::{AuthKey, AuthKeys, AuthMethod};
-
-/// ha.cf `msgfmt`: whether outgoing messages also carry the classic `auth` field.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum MsgFmt {
-    /// The default: inner `auth` field plus trailer (two signatures per datagram).
-    #[default]
-    Classic,
-    /// Trailer only.
-    Netstring,
-}
+use crate::config::ha::{AuthMethod, MsgFormat};
+use crate::config::heartbeat::authkeys::{AuthKey, AuthKeys};
 
 /// The outcome of checking one signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,12 +162,12 @@ pub fn verify(datagram: &Datagram, keys: &AuthKeys) -> Verification {
 }
 
 /// The datagram 3.0.6 sends for `message` (its automatic fields already added): with
-/// `MsgFmt::Classic` the `auth` field is set (replaced in place if present) over the classic
+/// `MsgFormat::Classic` the `auth` field is set (replaced in place if present) over the classic
 /// text, then the netstring body is signed into the trailer — both with the active key.
-pub fn sign(message: &Message, keys: &AuthKeys, fmt: MsgFmt) -> Result<Vec<u8>, WireError> {
+pub fn sign(message: &Message, keys: &AuthKeys, fmt: MsgFormat) -> Result<Vec<u8>, WireError> {
     let active = keys.active_key();
     let mut message = message.clone();
-    if fmt == MsgFmt::Classic {
+    if fmt == MsgFormat::Classic {
         let text = message.classic_sign_text()?;
         message.set("auth", Value::string(&auth_string(active, &text)));
     }
@@ -258,12 +249,12 @@ mod tests {
         let mut m = Message::new();
         m.push_str("t", "status");
         m.push_str("src", "nodea");
-        for fmt in [MsgFmt::Classic, MsgFmt::Netstring] {
+        for fmt in [MsgFormat::Classic, MsgFormat::Netstring] {
             let bytes = sign(&m, &k, fmt).unwrap();
             let d = decode(&bytes).unwrap();
             assert_eq!(verify(&d, &k), Verification::Ok { index: 1 });
-            assert_eq!(d.message.auth().is_some(), fmt == MsgFmt::Classic);
-            if fmt == MsgFmt::Classic {
+            assert_eq!(d.message.auth().is_some(), fmt == MsgFormat::Classic);
+            if fmt == MsgFormat::Classic {
                 assert_eq!(verify_inner(&d.message, &k), Verification::Ok { index: 1 });
             }
         }
@@ -287,7 +278,7 @@ mod tests {
         );
         let mut m = Message::new();
         m.push_str("t", "status");
-        let d = decode(&sign(&m, &sender, MsgFmt::Classic).unwrap()).unwrap();
+        let d = decode(&sign(&m, &sender, MsgFormat::Classic).unwrap()).unwrap();
         assert_eq!(verify(&d, &sender), Verification::Ok { index: 2 });
         assert_eq!(
             verify(&d, &receiver),

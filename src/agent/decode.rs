@@ -194,9 +194,10 @@ impl fmt::Display for DecodedCapture {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::auth::{MsgFmt, sign};
+    use crate::agent::auth::sign;
     use crate::agent::wire::{Message, Value};
-    use crate::config::heartbeat::authkeys::{AuthKey, AuthMethod};
+    use crate::config::ha::{AuthMethod, MsgFormat};
+    use crate::config::heartbeat::authkeys::AuthKey;
 
     fn keys() -> AuthKeys {
         let key = AuthKey {
@@ -215,7 +216,7 @@ mod tests {
         let mut m = Message::new();
         m.push_str("t", "status");
         m.push("srcuuid", Value::Binary(vec![0xab; 16]));
-        let bytes = sign(&m, &keys(), MsgFmt::Classic).unwrap();
+        let bytes = sign(&m, &keys(), MsgFormat::Classic).unwrap();
         let out = decode_capture(&bytes, &keys()).unwrap();
         assert_eq!(out.datagrams.len(), 1);
         let text = out.to_string();

@@ -1,4 +1,4 @@
-//! The heartbeat media (PROTOCOL.md §1.1): UDP over ucast, bcast and mcast, opened with the same
+//! The heartbeat media (docs/protocol.md §1.1): UDP over ucast, bcast and mcast, opened with the same
 //! socket options as Heartbeat 3.0.6 — a receive socket bound to the port and pinned to the
 //! interface (SO_BINDTODEVICE), and per-medium send sockets with an ephemeral source port and
 //! IP_TOS low-delay. Every outgoing datagram goes out on every medium. Inbound datagrams are
@@ -23,7 +23,7 @@ pub const MAX_DATAGRAM: usize = 64 * 1024;
 const INBOUND_QUEUE: usize = 512;
 
 /// One ha.cf media line (the config model is what the sockets need).
-pub use crate::config::heartbeat::hacf::Medium;
+pub use crate::config::ha::Medium;
 
 impl Medium {
     pub fn iface(&self) -> &str {

@@ -1,4 +1,4 @@
-//! Who is in the cluster right now (PROTOCOL.md §4): node states init/up/active/dead, per-link
+//! Who is in the cluster right now (docs/protocol.md §4): node states init/up/active/dead, per-link
 //! up/dead, the late-heartbeat warning, and death judged by the deadtime each peer advertises —
 //! not our own — as the real daemon does, with `initdead` until communication is up. A shutdown
 //! notice makes a peer dead at once. Pure: the caller passes the time in, so every timing rule
@@ -119,8 +119,9 @@ pub struct Membership {
     peers: BTreeMap<String, Peer>,
 }
 
-/// How long after start a node advertises deadtime + 2 s, covering its own start-up jitter
-/// (Heartbeat's hb_add_deadtime; observed `dt=1b58` for 5 s, then `dt=1388`).
+/// How long after start a node may advertise deadtime + 2 s, covering its own start-up jitter
+/// (Heartbeat's hb_add_deadtime; observed `dt=1b58` for 5 s, then `dt=1388`). The agent stops
+/// sooner, once communication is up: see [`Membership::advertised_deadtime`].
 const STARTUP_GRACE: Duration = Duration::from_secs(5);
 const STARTUP_EXTRA_DEADTIME: Duration = Duration::from_secs(2);
 
@@ -180,9 +181,19 @@ impl Membership {
         })
     }
 
-    /// The deadtime we advertise in our own status messages.
+    /// The deadtime we advertise in our own status messages (`dt`), which is the window our
+    /// peers give us (§4.2).
+    ///
+    /// While starting — communication not up yet, and for at most the first 5 s — it is
+    /// deadtime + 2 s, as 3.0.6 sends, so that a peer does not declare us dead during our own
+    /// start-up. 3.0.6 keeps the extra 2 s for the whole 5 s **[differs]**: a node that
+    /// rejoined a running cluster is up within a keepalive or two, and with the extra 2 s a
+    /// failure in its first seconds back (a failback just done, the node holding again) was
+    /// noticed 2 s late — `dt` is a number each status replaces, so the shorter value is
+    /// understood by every peer. Nothing after comm-up can stall the status loop: resource
+    /// work runs beside it.
     pub fn advertised_deadtime(&self, now: Instant) -> Duration {
-        if now.saturating_duration_since(self.started) < STARTUP_GRACE {
+        if !self.comm_up && now.saturating_duration_since(self.started) < STARTUP_GRACE {
             self.timers.deadtime + STARTUP_EXTRA_DEADTIME
         } else {
             self.timers.deadtime
@@ -209,6 +220,10 @@ impl Membership {
             return changes;
         }
         let restarted = peer.generation.is_some_and(|g| generation > g);
+        if restarted {
+            // The new incarnation's window is what it advertises, not its predecessor's.
+            peer.advertised_deadtime = None;
+        }
         peer.generation = Some(generation);
         peer.last_heard = Some(now);
         let link_state = peer.links.entry(link.to_string()).or_insert(Link {
@@ -341,7 +356,10 @@ impl Membership {
         self.peers
             .values()
             .filter(|p| p.status != NodeStatus::Dead || p.links.values().any(|l| l.up))
-            .map(|p| p.last_heard.unwrap_or(self.started) + self.window(p))
+            // Silent for *more* than the window: the first instant `tick` acts on.
+            .map(|p| {
+                p.last_heard.unwrap_or(self.started) + self.window(p) + Duration::from_millis(1)
+            })
             .min()
     }
 
@@ -447,7 +465,7 @@ mod tests {
             Some((NodeStatus::Active, Some(2000 * MS))),
             t0,
         );
-        assert_eq!(m.next_deadline(), Some(t0 + 2000 * MS));
+        assert_eq!(m.next_deadline(), Some(t0 + 2001 * MS));
         assert!(node_change(&m.tick(t0 + 2000 * MS)).is_none());
         let c = m.tick(t0 + 2001 * MS);
         assert_eq!(
@@ -598,5 +616,182 @@ mod tests {
         let m = Membership::new(["nodeb".to_string()], timers(), t0);
         assert_eq!(m.advertised_deadtime(t0), 7000 * MS);
         assert_eq!(m.advertised_deadtime(t0 + 5001 * MS), 5000 * MS);
+    }
+
+    /// The lab's timers: keepalive 100 ms, deadtime 300 ms.
+    fn lab_timers(initdead: Duration) -> Timers {
+        Timers {
+            keepalive: 100 * MS,
+            warntime: 200 * MS,
+            deadtime: 300 * MS,
+            initdead,
+        }
+    }
+
+    /// The status a node sends now, as the daemon builds it.
+    fn status_of(m: &Membership, now: Instant) -> Option<(NodeStatus, Option<Duration>)> {
+        let st = if m.comm_up() {
+            NodeStatus::Active
+        } else {
+            NodeStatus::Up
+        };
+        Some((st, Some(m.advertised_deadtime(now))))
+    }
+
+    fn went_dead(changes: &[Change], who: &str) -> bool {
+        changes
+            .iter()
+            .any(|c| matches!(c, Change::Node { node, to: NodeStatus::Dead, .. } if node == who))
+    }
+
+    /// node2 has run for a while; node1 restarts (new generation), rejoins, goes active and is
+    /// killed `kill_after` later. Both send a status every keepalive, node2 50 ms out of step;
+    /// every 10 ms both tick. Returns how long after the kill node2 declared node1 dead, and
+    /// the `dt` node1 advertised when it was killed.
+    fn death_after_rejoin(initdead: Duration, kill_after: Duration) -> (Duration, Duration) {
+        let timers = lab_timers(initdead);
+        let t0 = Instant::now();
+        let mut n2 = Membership::new(["node1".to_string()], timers, t0);
+        // node1's previous incarnation, heard and then declared dead (another drill's kill).
+        n2.heard(
+            "node1",
+            "eth1",
+            1,
+            Some((NodeStatus::Active, Some(300 * MS))),
+            t0,
+        );
+        assert!(went_dead(&n2.tick(t0 + 301 * MS), "node1"));
+        // The restart, a few seconds later.
+        let restart = t0 + 5000 * MS;
+        let mut n1 = Membership::new(["node2".to_string()], timers, restart);
+        // The start sequence: init, then up twice at once.
+        n2.heard(
+            "node1",
+            "eth1",
+            2,
+            Some((NodeStatus::Init, Some(n1.advertised_deadtime(restart)))),
+            restart,
+        );
+        for _ in 0..2 {
+            n2.heard("node1", "eth1", 2, status_of(&n1, restart), restart);
+        }
+        let kill = restart + kill_after;
+        let step = 10 * MS;
+        let mut now = restart;
+        let mut advertised_at_kill = Duration::ZERO;
+        loop {
+            now += step;
+            let since = now.saturating_duration_since(restart).as_millis();
+            if now <= kill && since.is_multiple_of(100) {
+                n2.heard("node1", "eth1", 2, status_of(&n1, now), now);
+            }
+            if now == kill {
+                advertised_at_kill = n1.advertised_deadtime(now);
+            }
+            if since % 100 == 50 {
+                let status = status_of(&n2, now);
+                n1.heard("node2", "eth1", 1, status, now);
+            }
+            n1.tick(now);
+            if went_dead(&n2.tick(now), "node1") {
+                assert!(now > kill, "declared dead while it was still sending");
+                return (now - kill, advertised_at_kill);
+            }
+            assert!(now < kill + 30 * 1000 * MS, "never declared dead");
+        }
+    }
+
+    #[test]
+    fn a_node_that_fails_soon_after_rejoining_is_declared_dead_within_deadtime() {
+        for initdead in [2000 * MS, 20_000 * MS] {
+            for kill_after in [1000 * MS, 3000 * MS, 8000 * MS] {
+                let (late, dt) = death_after_rejoin(initdead, kill_after);
+                assert!(
+                    late <= 300 * MS + 100 * MS,
+                    "initdead {initdead:?}, killed {kill_after:?} after its restart: \
+                     declared dead {late:?} after the kill (it advertised {dt:?})"
+                );
+                assert_eq!(dt, 300 * MS);
+            }
+        }
+    }
+
+    #[test]
+    fn a_starting_node_still_gets_the_start_up_grace() {
+        let timers = lab_timers(2000 * MS);
+        let t0 = Instant::now();
+        // Ours: deadtime + 2 s until communication is up, the plain deadtime once it is.
+        let mut n1 = Membership::new(["node2".to_string()], timers, t0);
+        assert_eq!(n1.advertised_deadtime(t0), 2300 * MS);
+        assert_eq!(n1.advertised_deadtime(t0 + 4999 * MS), 2300 * MS);
+        assert_eq!(n1.advertised_deadtime(t0 + 5000 * MS), 300 * MS);
+        n1.heard(
+            "node2",
+            "eth1",
+            1,
+            Some((NodeStatus::Active, Some(300 * MS))),
+            t0 + 50 * MS,
+        );
+        assert!(n1.comm_up());
+        assert_eq!(n1.advertised_deadtime(t0 + 100 * MS), 300 * MS);
+
+        // A peer that is up already gives a starting node (its start sequence said 2300 ms)
+        // the whole grace if it stalls before communication is up: not dead at 300 ms.
+        let mut n2 = Membership::new(["node1".to_string()], timers, t0);
+        n2.heard(
+            "node1",
+            "eth1",
+            1,
+            Some((NodeStatus::Active, Some(300 * MS))),
+            t0,
+        );
+        assert!(n2.comm_up());
+        let restart = t0 + 1000 * MS;
+        let fresh = Membership::new(["node2".to_string()], timers, restart);
+        for st in [NodeStatus::Init, NodeStatus::Up, NodeStatus::Up] {
+            let dt = fresh.advertised_deadtime(restart);
+            let c = n2.heard("node1", "eth1", 2, Some((st, Some(dt))), restart);
+            assert!(!went_dead(&c, "node1"));
+        }
+        assert_eq!(n2.next_deadline(), Some(restart + 2301 * MS));
+        assert!(!went_dead(&n2.tick(restart + 2300 * MS), "node1"));
+        let c = n2.tick(restart + 2301 * MS);
+        assert_eq!(
+            node_change(&c),
+            Some((
+                NodeStatus::Up,
+                NodeStatus::Dead,
+                Reason::Silent { window: 2300 * MS }
+            ))
+        );
+
+        // A real 3.0.6 peer keeps its extra 2 s for its first 5 s even when active, and is
+        // judged by it, as 3.0.6 judges it.
+        let mut n2 = Membership::new(["node1".to_string()], timers, t0);
+        n2.heard(
+            "node1",
+            "eth1",
+            1,
+            Some((NodeStatus::Active, Some(2300 * MS))),
+            t0,
+        );
+        assert!(!went_dead(&n2.tick(t0 + 2300 * MS), "node1"));
+        assert!(went_dead(&n2.tick(t0 + 2301 * MS), "node1"));
+    }
+
+    #[test]
+    fn a_restarted_peer_is_not_judged_by_its_predecessors_deadtime() {
+        let t0 = Instant::now();
+        let mut m = Membership::new(["nodeb".to_string()], timers(), t0);
+        m.heard(
+            "nodeb",
+            "eth1",
+            1,
+            Some((NodeStatus::Active, Some(9000 * MS))),
+            t0,
+        );
+        // The new incarnation's first status carries no dt: our own deadtime applies.
+        m.heard("nodeb", "eth1", 2, Some((NodeStatus::Init, None)), t0);
+        assert_eq!(m.next_deadline(), Some(t0 + 5001 * MS));
     }
 }

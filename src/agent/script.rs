@@ -1,4 +1,4 @@
-//! Script resources (PROTOCOL.md §5.1): `name::arg1::arg2` runs `/etc/ha.d/resource.d/name`,
+//! Script resources (docs/protocol.md §5.1): `name::arg1::arg2` runs `/etc/ha.d/resource.d/name`,
 //! else `/etc/init.d/name`, with the arguments then `start|stop|status` — and, beyond Heartbeat
 //! v1, falls back to the systemd unit of that name, so plain `nginx`/`haproxy`/`apache2` work
 //! on a systemd host. Every action has a timeout after which the script is killed.
@@ -29,7 +29,7 @@ impl Action {
 
 /// How a resource name is carried out on this host.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Executor {
+pub enum Provider {
     Script(PathBuf),
     SystemdUnit(String),
 }
@@ -96,18 +96,18 @@ fn is_executable_file(path: &Path) -> bool {
 }
 
 impl Lookup {
-    pub fn find(&self, name: &str) -> Result<Executor, ScriptError> {
+    pub fn find(&self, name: &str) -> Result<Provider, ScriptError> {
         // Names come from haresources; never let one walk out of the script directories.
         let safe = !name.is_empty() && !name.contains('/') && name != "." && name != "..";
         if safe {
             for dir in [&self.resource_d, &self.init_d] {
                 let path = dir.join(name);
                 if is_executable_file(&path) {
-                    return Ok(Executor::Script(path));
+                    return Ok(Provider::Script(path));
                 }
             }
             if self.systemd {
-                return Ok(Executor::SystemdUnit(format!("{name}.service")));
+                return Ok(Provider::SystemdUnit(format!("{name}.service")));
             }
         }
         Err(ScriptError::NotFound {
@@ -129,11 +129,11 @@ pub fn status_says_running(output: &str) -> bool {
 /// Heartbeat's output rule whatever its exit code — but one killed by a signal did not answer.
 /// `systemctl is-active` exits 0 for an active unit and 3 (LSB "not running") for any other,
 /// unknown units included; anything else (1 when systemd cannot be asked) says nothing.
-fn read_status(executor: &Executor, code: Option<i32>, output: &str) -> Option<Status> {
-    let running = match (executor, code) {
-        (Executor::Script(_), Some(_)) => status_says_running(output),
-        (Executor::SystemdUnit(_), Some(0)) => true,
-        (Executor::SystemdUnit(_), Some(3)) => false,
+fn read_status(provider: &Provider, code: Option<i32>, output: &str) -> Option<Status> {
+    let running = match (provider, code) {
+        (Provider::Script(_), Some(_)) => status_says_running(output),
+        (Provider::SystemdUnit(_), Some(0)) => true,
+        (Provider::SystemdUnit(_), Some(3)) => false,
         _ => return None,
     };
     Some(if running {
@@ -178,19 +178,19 @@ struct Ran {
 /// Runs one action within `timeout` (spawn retries included); `Err` when it could not run
 /// or did not finish in time (it is killed then).
 async fn execute(
-    executor: &Executor,
+    provider: &Provider,
     name: &str,
     args: &[String],
     action: Action,
     timeout: Duration,
 ) -> Result<Ran, ScriptError> {
-    let mut command = match executor {
-        Executor::Script(path) => {
+    let mut command = match provider {
+        Provider::Script(path) => {
             let mut c = Command::new(path);
             c.args(args).arg(action.as_str());
             c
         }
-        Executor::SystemdUnit(unit) => {
+        Provider::SystemdUnit(unit) => {
             let mut c = Command::new("systemctl");
             match action {
                 Action::Status => c.args(["is-active", "--quiet", unit.as_str()]),
@@ -247,28 +247,28 @@ fn failed(name: &str, action: Action, ran: &Ran) -> ScriptError {
 /// Asks a resource whether it runs. `Err` only when that could not be learned: the program
 /// could not be spawned, timed out or gave no answer — never to mean "stopped".
 pub async fn status(
-    executor: &Executor,
+    provider: &Provider,
     name: &str,
     args: &[String],
     timeout: Duration,
 ) -> Result<Status, ScriptError> {
-    let ran = execute(executor, name, args, Action::Status, timeout).await?;
-    read_status(executor, ran.code, &ran.output).ok_or_else(|| failed(name, Action::Status, &ran))
+    let ran = execute(provider, name, args, Action::Status, timeout).await?;
+    read_status(provider, ran.code, &ran.output).ok_or_else(|| failed(name, Action::Status, &ran))
 }
 
 /// Runs one action. `Ok(output)` when it succeeded (exit 0). For `Status`, success means
 /// running, and a resource that answered stopped is [`ScriptError::NotRunning`]; [`status`]
 /// tells the three outcomes apart without matching on errors.
 pub async fn run(
-    executor: &Executor,
+    provider: &Provider,
     name: &str,
     args: &[String],
     action: Action,
     timeout: Duration,
 ) -> Result<String, ScriptError> {
-    let ran = execute(executor, name, args, action, timeout).await?;
+    let ran = execute(provider, name, args, action, timeout).await?;
     let answer = match action {
-        Action::Status => read_status(executor, ran.code, &ran.output),
+        Action::Status => read_status(provider, ran.code, &ran.output),
         Action::Start | Action::Stop if ran.code == Some(0) => Some(Status::Running),
         Action::Start | Action::Stop => None,
     };
@@ -329,12 +329,12 @@ mod tests {
         script(&l.init_d, "web", "true");
         assert_eq!(
             l.find("web").unwrap(),
-            Executor::Script(l.init_d.join("web"))
+            Provider::Script(l.init_d.join("web"))
         );
         script(&l.resource_d, "web", "true");
         assert_eq!(
             l.find("web").unwrap(),
-            Executor::Script(l.resource_d.join("web")),
+            Provider::Script(l.resource_d.join("web")),
             "resource.d wins"
         );
         std::fs::write(l.init_d.join("plain"), "not executable").unwrap();
@@ -343,7 +343,7 @@ mod tests {
         let with_systemd = Lookup { systemd: true, ..l };
         assert_eq!(
             with_systemd.find("nginx").unwrap(),
-            Executor::SystemdUnit("nginx.service".into())
+            Provider::SystemdUnit("nginx.service".into())
         );
     }
 
@@ -426,8 +426,8 @@ mod tests {
 
     #[test]
     fn a_status_answer_is_stopped_only_when_the_program_said_so() {
-        let script = Executor::Script("/x".into());
-        let unit = Executor::SystemdUnit("x.service".into());
+        let script = Provider::Script("/x".into());
+        let unit = Provider::SystemdUnit("x.service".into());
         assert_eq!(
             read_status(&script, Some(0), "running"),
             Some(Status::Running)
@@ -460,7 +460,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, ScriptError::NotRunning { .. }), "{err}");
 
-        let missing = Executor::Script(l.resource_d.join("missing"));
+        let missing = Provider::Script(l.resource_d.join("missing"));
         let err = status(&missing, "missing", &[], Duration::from_secs(5))
             .await
             .unwrap_err();
@@ -486,7 +486,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fresh");
         testing::write_script(&path, "echo running");
-        let fresh = Executor::Script(path.clone());
+        let fresh = Provider::Script(path.clone());
         // While this descriptor is open, exec of the script fails with ETXTBSY — as it does
         // while a child forked elsewhere still holds a copy of the writer's descriptor.
         let writer = std::fs::OpenOptions::new().write(true).open(&path).unwrap();

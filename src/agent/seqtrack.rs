@@ -1,4 +1,4 @@
-//! Per-sender sequence and generation tracking (PROTOCOL.md §3): which datagrams are new, which
+//! Per-sender sequence and generation tracking (docs/protocol.md §3): which datagrams are new, which
 //! are duplicates arriving over a second medium, which are replays of an older generation, and
 //! which sequence numbers went missing and should be asked for again. Pure and bounded: a peer
 //! — or an attacker with a stolen key — cannot make it remember more than `MAX_MISSING` gaps.

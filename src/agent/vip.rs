@@ -11,7 +11,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tokio::process::Command;
 
-use crate::config::inventory::net::Ipv4Net;
+use crate::config::ha::Ipv4Net;
 
 const ETH_P_ARP: u16 = 0x0806;
 
@@ -74,19 +74,31 @@ async fn ip(args: &[String]) -> Result<String, (String, String)> {
     }
 }
 
-/// Every IPv4 address on this host: (interface, address/prefix).
-pub async fn local_addresses() -> Vec<(String, Ipv4Net)> {
-    let Ok(text) = ip(&["-o".into(), "-4".into(), "addr".into(), "show".into()]).await else {
-        return Vec::new();
-    };
-    text.lines()
+/// Every IPv4 address on this host: (interface, address/prefix). `Err` is the `ip` command
+/// that failed and why: an empty answer would read as "no such address" and send a VIP
+/// looking for an interface that is there.
+pub async fn local_addresses() -> Result<Vec<(String, Ipv4Net)>, (String, String)> {
+    let show = ["-o".into(), "-4".into(), "addr".into(), "show".into()];
+    // A netlink dump that raced an address change (a VIP's lifetime refreshed, an address
+    // added elsewhere) fails with "Dump was interrupted and may be inconsistent"; asking again
+    // gets a consistent one.
+    let mut attempt = ip(&show).await;
+    for _ in 0..3 {
+        if attempt.is_ok() {
+            break;
+        }
+        attempt = ip(&show).await;
+    }
+    let text = attempt?;
+    Ok(text
+        .lines()
         .filter_map(|line| {
             let mut words = line.split_whitespace();
             let iface = words.nth(1)?;
             let addr = words.nth(1)?;
             Some((iface.to_string(), Ipv4Net::parse(addr, None).ok()?))
         })
-        .collect()
+        .collect())
 }
 
 impl VipSpec {
@@ -102,8 +114,14 @@ impl VipSpec {
                 alias: self.alias,
             });
         }
-        let mut candidates: Vec<(String, Ipv4Net)> = local_addresses()
+        let addresses = local_addresses()
             .await
+            .map_err(|(command, reason)| VipError::Command {
+                address: self.address,
+                command,
+                reason,
+            })?;
+        let mut candidates: Vec<(String, Ipv4Net)> = addresses
             .into_iter()
             .filter(|(iface, net)| {
                 iface != "lo"
@@ -191,11 +209,13 @@ impl Vip {
         }
     }
 
+    /// Whether this address is on its interface; `false` also when `ip` could not say.
     pub async fn is_present(&self) -> bool {
-        local_addresses()
-            .await
-            .iter()
-            .any(|(iface, net)| iface == &self.interface && net.addr == self.address)
+        local_addresses().await.is_ok_and(|addresses| {
+            addresses
+                .iter()
+                .any(|(iface, net)| iface == &self.interface && net.addr == self.address)
+        })
     }
 
     /// Sends `count` gratuitous ARP request/reply pairs `interval` apart.

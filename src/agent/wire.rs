@@ -1,4 +1,4 @@
-//! The heartbeat message and its two wire encodings (PROTOCOL.md §1): an ordered list of typed
+//! The heartbeat message and its two wire encodings (docs/protocol.md §1): an ordered list of typed
 //! fields, decoded from the netstring form (`###\n` … `%%%\n` plus a trailing auth netstring)
 //! that Heartbeat 3.0.6 puts in every UDP datagram and from the classic `>>>\n name=value <<<\n`
 //! form it still accepts, and encoded back byte for byte as cluster-glue writes it. This module

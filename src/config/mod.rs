@@ -4,7 +4,7 @@
 //! (`heartbeat`: ha.cf, haresources, authkeys). `duration` is shared by both because the
 //! inventory's timers are written in Heartbeat's own time syntax.
 
-pub mod duration;
+pub mod ha;
 pub mod heartbeat;
 pub mod inventory;
 pub mod roles;

@@ -1,7 +1,8 @@
-//! The `apply` run: render every cluster, probe every selected host in parallel (one round trip
-//! each), refuse what must not be touched (preflight), then plan and execute per host, and
-//! finally restart agents whose configuration changed — one node at a time, so a cluster never
-//! loses all its agents at once. A failing or unreachable host never stops the others unless
+//! The `apply` run, one named phase each: render every cluster (`select_and_render`), probe
+//! every selected host in parallel, one round trip each (`probe_all`), refuse what must not be
+//! touched (the preflights), plan and execute per host (`plan_and_execute`), and finally
+//! restart agents whose configuration changed — one node at a time, so a cluster never loses
+//! all its agents at once (`restart_agents`). A failing or unreachable host never stops the others unless
 //! `any_errors_fatal` asks for it.
 
 use std::path::{Path, PathBuf};
@@ -14,13 +15,11 @@ use super::plan::{self, Desired, DesiredFile, Step};
 use super::probe::{self, InitSystem, NodeState, OsFamily};
 use crate::config::inventory::{Cluster, ClusterNode, Inventory, secrets};
 use crate::config::roles::{Family, Roles};
-use crate::render::Renderer;
+use crate::files::sha1_hex;
+use crate::render::system::{self, AgentService};
+use crate::render::{RenderedFile, Renderer};
 use crate::transport::ssh::{SshOptions, SshTransport};
-use crate::transport::{Transport, Upload, sha1_hex};
-
-pub const SYSCTL_DROPIN: &str = "/etc/sysctl.d/90-hadeploy.conf";
-const SYSTEMD_UNIT: &str = "/etc/systemd/system/hadeploy-agent.service";
-const INIT_SCRIPT: &str = "/etc/init.d/hadeploy-agent";
+use crate::transport::{Transport, Upload};
 
 #[derive(Clone, Debug)]
 pub struct ApplyOptions {
@@ -125,13 +124,61 @@ pub async fn apply(
 ) -> Result<Vec<HostReport>, ApplyError> {
     let renderer = Renderer::new(options.templates.as_deref())?;
     let roles = Roles::load(inventory.file.parent().unwrap_or(Path::new(".")))?;
-    let agent = std::fs::read(&options.agent_binary).map_err(|source| ApplyError::AgentBinary {
-        path: options.agent_binary.clone(),
-        source,
-    })?;
-    let agent_sha1 = sha1_hex(&agent);
-    let agent = Arc::new(agent);
+    let agent = AgentBinary::read(&options.agent_binary)?;
+    let mut hosts = select_and_render(inventory, options, &renderer)?;
+    let forks = Arc::new(Semaphore::new(options.forks.max(1)));
+    probe_all(inventory, options, &roles, &forks, &mut hosts, on_event).await;
+    preflight(inventory, &mut hosts);
+    vip_preflight(inventory, &mut hosts).await;
+    config_test_preflight(inventory, &roles, &mut hosts).await;
+    let failed_early = hosts.iter().any(|h| h.report.outcome != Outcome::Ok);
+    if options.any_errors_fatal && failed_early {
+        return Ok(finish(hosts, on_event).await);
+    }
+    let restart = plan_and_execute(
+        inventory, options, &roles, &agent, &forks, &mut hosts, on_event,
+    )
+    .await;
+    restart_agents(&roles, &mut hosts, restart).await;
+    Ok(finish(hosts, on_event).await)
+}
 
+/// The agent binary this controller installs, read once and named by its sha1.
+struct AgentBinary {
+    bytes: Arc<Vec<u8>>,
+    sha1: String,
+}
+
+impl AgentBinary {
+    fn read(path: &Path) -> Result<AgentBinary, ApplyError> {
+        let bytes = std::fs::read(path).map_err(|source| ApplyError::AgentBinary {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(AgentBinary {
+            sha1: sha1_hex(&bytes),
+            bytes: Arc::new(bytes),
+        })
+    }
+}
+
+fn desired_file(f: RenderedFile) -> DesiredFile {
+    DesiredFile {
+        path: format!("/{}", f.path),
+        content: Arc::new(f.content.into_bytes()),
+        mode: f.mode,
+        secret: f.secret,
+        notifies_agent: f.restarts_agent,
+    }
+}
+
+/// The hosts `--limit` selects, each with its cluster's rendered /etc/ha.d files (the files
+/// that depend on its init system are added once the probe has seen it).
+fn select_and_render(
+    inventory: &Inventory,
+    options: &ApplyOptions,
+    renderer: &Renderer,
+) -> Result<Vec<HostRun>, ApplyError> {
     let mut hosts: Vec<HostRun> = Vec::new();
     for (index, cluster) in inventory.clusters.iter().enumerate() {
         let secret = secrets::resolve(cluster)?;
@@ -140,22 +187,10 @@ pub async fn apply(
             if !selected(&options.limit, cluster, node) {
                 continue;
             }
-            let mut desired: Vec<DesiredFile> = files
-                .files
-                .into_iter()
-                .map(|f| DesiredFile {
-                    path: format!("/{}", f.path),
-                    content: Arc::new(f.content.into_bytes()),
-                    mode: f.mode,
-                    secret: f.secret,
-                    notifies_agent: true,
-                })
-                .collect();
-            desired.push(DesiredFile { path: SYSCTL_DROPIN.into(), content: Arc::new(b"# Installed by hadeploy: services may bind the VIP before this node holds it.\nnet.ipv4.ip_nonlocal_bind = 1\n".to_vec()), mode: 0o644, secret: false, notifies_agent: false });
             hosts.push(HostRun {
                 node: node.clone(),
                 cluster: index,
-                files: desired,
+                files: files.files.into_iter().map(desired_file).collect(),
                 transport: None,
                 state: None,
                 report: HostReport {
@@ -171,13 +206,24 @@ pub async fn apply(
     if hosts.is_empty() {
         return Err(ApplyError::EmptyLimit(options.limit.join(",")));
     }
+    Ok(hosts)
+}
 
-    // Phase 1: connect and probe, in parallel.
+/// Connects to every host and reads its facts and managed state in one round trip, in
+/// parallel; a host that cannot be reached or read keeps that as its outcome.
+async fn probe_all(
+    inventory: &Inventory,
+    options: &ApplyOptions,
+    roles: &Roles,
+    forks: &Arc<Semaphore>,
+    hosts: &mut [HostRun],
+    on_event: &(dyn Fn(Event) + Sync),
+) {
     let probe_paths: Vec<String> = hosts[0]
         .files
         .iter()
         .map(|f| f.path.clone())
-        .chain([SYSTEMD_UNIT.to_string(), INIT_SCRIPT.to_string()])
+        .chain(system::PATHS.iter().map(|p| format!("/{p}")))
         .collect();
     let probe_paths: Vec<&str> = probe_paths.iter().map(String::as_str).collect();
     let services = roles.all_services();
@@ -189,7 +235,6 @@ pub async fn apply(
             Arc::new(probe::script(&probe_paths, &services, &vips))
         })
         .collect();
-    let forks = Arc::new(Semaphore::new(options.forks.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, host) in hosts.iter().enumerate() {
         let (node, ssh, script, forks) = (
@@ -201,25 +246,7 @@ pub async fn apply(
         tasks.spawn(async move {
             let _permit = forks.acquire_owned().await;
             let started = Instant::now();
-            let transport = match SshTransport::connect(&node.host, &node.connection, &ssh).await {
-                Ok(t) => t,
-                Err(e) => return (i, Err(Outcome::Unreachable(e.to_string())), started),
-            };
-            let out = match transport.run(&script, None).await {
-                Ok(out) => out,
-                Err(e) => return (i, Err(Outcome::Unreachable(e.to_string())), started),
-            };
-            match probe::parse(&out.stdout_text()) {
-                Ok(state) => (i, Ok((Arc::new(transport), state)), started),
-                Err(e) => (
-                    i,
-                    Err(Outcome::Failed(format!(
-                        "probe: {e}; stderr: {}",
-                        out.stderr_text().trim()
-                    ))),
-                    started,
-                ),
-            }
+            (i, probe_one(&node, &ssh, &script).await, started)
         });
     }
     while let Some(joined) = tasks.join_next().await {
@@ -238,17 +265,41 @@ pub async fn apply(
             Err(outcome) => hosts[i].report.outcome = outcome,
         }
     }
+}
 
-    // Phase 2: preflight, per cluster, on what the probes saw.
-    preflight(inventory, &mut hosts);
-    vip_preflight(inventory, &mut hosts).await;
-    config_test_preflight(inventory, &roles, &mut hosts).await;
-    let failed_early = hosts.iter().any(|h| h.report.outcome != Outcome::Ok);
-    if options.any_errors_fatal && failed_early {
-        return Ok(finish(hosts, on_event).await);
+async fn probe_one(
+    node: &ClusterNode,
+    ssh: &SshOptions,
+    script: &str,
+) -> Result<(Arc<SshTransport>, NodeState), Outcome> {
+    let transport = SshTransport::connect(&node.host, &node.connection, ssh)
+        .await
+        .map_err(|e| Outcome::Unreachable(e.to_string()))?;
+    let out = transport
+        .run(script, None)
+        .await
+        .map_err(|e| Outcome::Unreachable(e.to_string()))?;
+    match probe::parse(&out.stdout_text()) {
+        Ok(state) => Ok((Arc::new(transport), state)),
+        Err(e) => Err(Outcome::Failed(format!(
+            "probe: {e}; stderr: {}",
+            out.stderr_text().trim()
+        ))),
     }
+}
 
-    // Phase 3: plan and execute, in parallel.
+/// Plans every healthy host against what its probe saw and, unless checking, executes the
+/// plans in parallel. Returns the hosts whose running agent must restart for a new
+/// configuration.
+async fn plan_and_execute(
+    inventory: &Inventory,
+    options: &ApplyOptions,
+    roles: &Roles,
+    agent: &AgentBinary,
+    forks: &Arc<Semaphore>,
+    hosts: &mut [HostRun],
+    on_event: &(dyn Fn(Event) + Sync),
+) -> Vec<usize> {
     let mut tasks = tokio::task::JoinSet::new();
     for (i, host) in hosts.iter_mut().enumerate() {
         let (Some(transport), Some(state)) = (host.transport.clone(), host.state.clone()) else {
@@ -257,44 +308,29 @@ pub async fn apply(
         if host.report.outcome != Outcome::Ok {
             continue;
         }
+        let service = match state.init {
+            InitSystem::Systemd => AgentService::SystemdUnit,
+            InitSystem::Sysvinit | InitSystem::Other => AgentService::InitScript,
+        };
         let mut files = host.files.clone();
-        files.push(match state.init {
-            InitSystem::Systemd => DesiredFile {
-                path: SYSTEMD_UNIT.into(),
-                content: Arc::new(
-                    include_bytes!("../../templates/hadeploy-agent.service").to_vec(),
-                ),
-                mode: 0o644,
-                secret: false,
-                notifies_agent: true,
-            },
-            _ => DesiredFile {
-                path: INIT_SCRIPT.into(),
-                content: Arc::new(include_bytes!("../../templates/hadeploy-agent.init").to_vec()),
-                mode: 0o755,
-                secret: false,
-                notifies_agent: true,
-            },
-        });
+        files.extend(system::files(service).into_iter().map(desired_file));
         let desired = Desired {
             files,
-            agent_sha1: agent_sha1.clone(),
+            agent_sha1: agent.sha1.clone(),
             keep_out_of_boot: keep_out_of_boot(
                 &inventory.clusters[host.cluster].disable_autostart,
-                &roles,
+                roles,
                 state.os_family,
             ),
         };
         let steps = plan::plan(&desired, &state);
-        let reports: Vec<StepReport> = steps
+        host.report.steps = steps
             .iter()
             .map(|s| StepReport {
                 description: s.describe(),
                 diff: if options.diff { s.diff(&state) } else { None },
             })
             .collect();
-        let (agent, forks, host_name) = (agent.clone(), forks.clone(), host.node.host.clone());
-        host.report.steps = reports;
         if options.check || steps.is_empty() {
             if !steps.is_empty() {
                 host.report.outcome = Outcome::Changed;
@@ -306,9 +342,11 @@ pub async fn apply(
             .get("hadeploy-agent")
             .is_some_and(|s| s.running);
         let events: Vec<String> = steps.iter().map(Step::describe).collect();
+        let (bytes, forks, host_name) =
+            (agent.bytes.clone(), forks.clone(), host.node.host.clone());
         tasks.spawn(async move {
             let _permit = forks.acquire_owned().await;
-            let result = execute(transport, &steps, agent).await;
+            let result = execute(transport, &steps, bytes).await;
             let restart = agent_was_running && steps.iter().any(Step::notifies_agent);
             (i, host_name, events, result.map(|()| restart))
         });
@@ -334,9 +372,14 @@ pub async fn apply(
             Err(e) => hosts[i].report.outcome = Outcome::Failed(e),
         }
     }
-
-    // Phase 4: the handler — restart changed agents one node at a time.
     restart.sort();
+    restart
+}
+
+/// The handler: restarts changed agents one node at a time, each only after the heartbeat
+/// role's config test accepted the new configuration — a configuration the agent would refuse
+/// must not take a running cluster member down.
+async fn restart_agents(roles: &Roles, hosts: &mut [HostRun], restart: Vec<usize>) {
     for i in restart {
         let Some(transport) = hosts[i].transport.clone() else {
             continue;
@@ -350,8 +393,6 @@ pub async fn apply(
             InitSystem::Systemd => "systemctl restart hadeploy-agent.service",
             _ => "/etc/init.d/hadeploy-agent restart",
         };
-        // The heartbeat role's config test first: a configuration the agent would refuse
-        // must not take a running cluster member down.
         let test = roles
             .get("heartbeat")
             .and_then(|r| r.config_test.clone())
@@ -372,7 +413,6 @@ pub async fn apply(
             Err(e) => hosts[i].report.outcome = Outcome::Failed(e.to_string()),
         }
     }
-    Ok(finish(hosts, on_event).await)
 }
 
 async fn finish(hosts: Vec<HostRun>, on_event: &(dyn Fn(Event) + Sync)) -> Vec<HostReport> {

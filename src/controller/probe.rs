@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use crate::config::inventory::net::Ipv4Net;
+use crate::config::ha::Ipv4Net;
 
 pub const AGENT_PATH: &str = "/usr/local/sbin/hadeploy-agent";
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::inventory::{AutoFailback, Cluster};
+use crate::config::ha::AutoFailback;
+use crate::config::inventory::Cluster;
 
 /// How a node is pulled out of the cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -265,7 +266,8 @@ pub fn validate(steps: &[Step], cluster: &Cluster) -> Result<(), PlanError> {
 pub const REBOOT_SHUTDOWN: Duration = Duration::from_secs(15);
 
 /// How long an expectation may take after a pull, from the cluster's timers: a hand-off is
-/// immediate, a death is noticed after deadtime (plus the start-up grace a node advertises),
+/// immediate, a death is noticed after deadtime (plus the start-up grace a node advertises until its
+/// communication is up),
 /// and the resources need time to start.
 pub fn budget(cluster: &Cluster, last_pull: Option<Mode>) -> Duration {
     let keepalive = cluster.keepalive.as_std();

@@ -7,6 +7,8 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use super::sampling::WATCH_INTERVAL;
+
 /// One client probe through the VIP.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Probe {
@@ -95,6 +97,51 @@ pub fn both_held(holders: &[Holders]) -> u64 {
         .sum()
 }
 
+/// Adds the observed moments: a peer declared dead, the VIP appearing on a node, the first
+/// answer from a node — each the first time it happened after a change.
+pub(super) fn timeline(
+    events: &mut Vec<Event>,
+    probes: &[Probe],
+    holders: &[Holders],
+    dead: &[(u64, String, String)],
+) {
+    let mut reported: Vec<(String, String)> = Vec::new();
+    for (at_ms, by, who) in dead {
+        if !reported.contains(&(by.clone(), who.clone())) {
+            reported.push((by.clone(), who.clone()));
+            events.push(Event {
+                at_ms: *at_ms,
+                what: format!("{by} declared {who} dead"),
+            });
+        }
+    }
+    let mut previous: Vec<String> = holders.first().map(|h| h.nodes.clone()).unwrap_or_default();
+    for h in holders {
+        for n in &h.nodes {
+            if !previous.contains(n) {
+                events.push(Event {
+                    at_ms: h.at_ms,
+                    what: format!("VIP up on {n}"),
+                });
+            }
+        }
+        previous = h.nodes.clone();
+    }
+    let mut last: Option<String> = probes.iter().find_map(|p| p.answered_by.clone());
+    for p in probes {
+        if let Some(n) = &p.answered_by
+            && last.as_ref() != Some(n)
+        {
+            events.push(Event {
+                at_ms: p.at_ms,
+                what: format!("first answer from {n}"),
+            });
+            last = Some(n.clone());
+        }
+    }
+    events.sort_by_key(|e| e.at_ms);
+}
+
 impl Report {
     pub fn table(&self) -> String {
         let mut out = String::new();
@@ -139,7 +186,7 @@ impl Report {
             self.outage.failed_probes,
             self.outage.probes,
             self.both_held_ms,
-            super::run::WATCH_INTERVAL.as_millis()
+            WATCH_INTERVAL.as_millis()
         );
         out
     }
@@ -262,7 +309,7 @@ impl Report {
             failed = self.outage.failed_probes,
             total = self.outage.probes,
             both = self.both_held_ms,
-            every = super::run::WATCH_INTERVAL.as_millis(),
+            every = WATCH_INTERVAL.as_millis(),
         )
     }
 }
@@ -325,6 +372,44 @@ mod tests {
             h(320, &["a"]),
         ];
         assert_eq!(both_held(&holders), 170);
+    }
+
+    #[test]
+    fn the_timeline_marks_each_change_once_in_time_order() {
+        let holders = [
+            Holders {
+                at_ms: 0,
+                nodes: vec!["n1".into()],
+            },
+            Holders {
+                at_ms: 300,
+                nodes: vec!["n2".into()],
+            },
+        ];
+        let probes = [
+            probe(0, Some("n1")),
+            probe(100, None),
+            probe(350, Some("n2")),
+        ];
+        let dead = [
+            (200, "n2".to_string(), "n1".to_string()),
+            (310, "n2".to_string(), "n1".to_string()),
+        ];
+        let mut events = vec![Event {
+            at_ms: 50,
+            what: "pull n1 (stop) issued".into(),
+        }];
+        timeline(&mut events, &probes, &holders, &dead);
+        let seen: Vec<(u64, &str)> = events.iter().map(|e| (e.at_ms, e.what.as_str())).collect();
+        assert_eq!(
+            seen,
+            [
+                (50, "pull n1 (stop) issued"),
+                (200, "n2 declared n1 dead"),
+                (300, "VIP up on n2"),
+                (350, "first answer from n2"),
+            ]
+        );
     }
 
     #[test]

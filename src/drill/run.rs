@@ -9,39 +9,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
+use super::audit::{logged_errors, settled_audit};
+pub use super::error::DrillError;
+use super::nodes::{self, Node, observe, run_on, wait_back};
 use super::plan::{self, Mode, Step};
+use super::pull::pull_script;
 use super::report::{self, Event, Holders, Probe, Report, StepOutcome};
+use super::sampling::{Cadence, PROBE_INTERVAL, PROBE_TIMEOUT, WATCH_INTERVAL, ms};
+use crate::agent::control::StatusAnswer;
 use crate::config::inventory::Cluster;
 use crate::transport::Transport;
-use crate::transport::ssh::{SshOptions, SshTransport};
-
-/// How often the client probes the VIP, and how long it waits for an answer.
-pub const PROBE_INTERVAL: Duration = Duration::from_millis(10);
-const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
-/// How often every node is asked which addresses it has.
-pub(crate) const WATCH_INTERVAL: Duration = Duration::from_millis(100);
-/// An isolated node reconnects itself after four budgets — at least this long — even if the
-/// controller vanished: long enough for the drill to restore it first, short enough that a
-/// lost controller does not leave the node cut off.
-const ISOLATE_UNDO_MIN: Duration = Duration::from_secs(20);
-const NFT_TABLE: &str = "hadeploy_drill";
-
-#[derive(Debug, thiserror::Error)]
-pub enum DrillError {
-    #[error("{0}")]
-    Plan(#[from] plan::PlanError),
-    #[error("{node}: {message}")]
-    Node { node: String, message: String },
-    #[error(
-        "the cluster is not healthy, so the drill would not measure a failover: {0}. Fix it, or drill anyway with --force"
-    )]
-    Unhealthy(String),
-    #[error("interrupted (Ctrl-C); what the drill changed was restored")]
-    Interrupted,
-    #[error("the drill's recorder failed: {0}")]
-    Recorder(&'static str),
-}
+use crate::transport::ssh::SshOptions;
 
 pub struct Options {
     pub ssh: SshOptions,
@@ -50,85 +31,27 @@ pub struct Options {
     pub tcp_port: Option<u16>,
 }
 
-struct Node {
-    name: String,
-    /// Replaced when the node comes back from a reboot (the old master connection died).
-    transport: tokio::sync::RwLock<SshTransport>,
-}
-
 /// What the probe and the watcher have seen so far, shared with the step loop.
 #[derive(Default)]
 struct Seen {
     probes: Vec<Probe>,
     holders: Vec<Holders>,
-    /// (node, its view of every peer) from the last status poll.
+    /// (when, which node, the peer it has declared dead) from each status poll.
     dead_views: Vec<(u64, String, String)>,
 }
 
-fn ms(since: Instant) -> u64 {
-    since.elapsed().as_millis() as u64
+/// What the steps did so far, carried on to the unwinding and the report.
+#[derive(Default)]
+struct Record {
+    outcomes: Vec<StepOutcome>,
+    events: Vec<Event>,
+    /// (node, how it was pulled, the command that restores it), newest last.
+    undo: Vec<(String, Mode, String)>,
 }
 
-async fn run_on(node: &Node, script: &str) -> Result<String, DrillError> {
-    let out = node
-        .transport
-        .read()
-        .await
-        .run(script, None)
-        .await
-        .map_err(|e| DrillError::Node {
-            node: node.name.clone(),
-            message: e.to_string(),
-        })?;
-    if out.success() {
-        Ok(out.stdout_text())
-    } else {
-        Err(DrillError::Node {
-            node: node.name.clone(),
-            message: format!("`{script}` failed: {}", out.stderr_text().trim()),
-        })
-    }
-}
-
-/// The commands that pull a node and undo the pull.
-fn pull_script(mode: Mode, udpport: u16, undo_after: Duration) -> (String, String) {
-    let systemd = "[ -d /run/systemd/system ]";
-    let start = format!(
-        "if {systemd}; then systemctl start hadeploy-agent; else /etc/init.d/hadeploy-agent start; fi"
-    );
-    match mode {
-        Mode::Standby => ("hadeploy-agent standby".into(), "true".into()),
-        Mode::Stop => (
-            format!(
-                "if {systemd}; then systemctl stop hadeploy-agent; else /etc/init.d/hadeploy-agent stop; fi"
-            ),
-            start,
-        ),
-        // Kept down after the kill: a restarted agent would hide the failover being measured.
-        Mode::Kill => (
-            format!(
-                "if {systemd}; then systemctl kill -s KILL hadeploy-agent && systemctl stop hadeploy-agent; else pkill -9 -x hadeploy-agent; hadeploy-agent release; fi"
-            ),
-            start,
-        ),
-        Mode::Isolate => {
-            let undo = format!("nft delete table inet {NFT_TABLE} 2>/dev/null; true");
-            (
-                format!(
-                    "nft add table inet {t} && nft add chain inet {t} in '{{ type filter hook input priority -10; }}' && nft add chain inet {t} out '{{ type filter hook output priority -10; }}' && nft add rule inet {t} in udp dport {udpport} drop && nft add rule inet {t} out udp dport {udpport} drop && (setsid sh -c 'sleep {secs}; {undo}' </dev/null >/dev/null 2>&1 &)",
-                    t = NFT_TABLE,
-                    secs = undo_after.as_secs(),
-                ),
-                undo,
-            )
-        }
-        Mode::Reboot => (
-            "(setsid sh -c 'sleep 1; systemctl reboot || reboot' </dev/null >/dev/null 2>&1 &)"
-                .into(),
-            // The node comes back by itself; the restore waits for it (see `restore`).
-            String::new(),
-        ),
-    }
+/// The nodes' names: an answer through the VIP that carries one tells who served it.
+fn names(nodes: &[Arc<Node>]) -> Vec<String> {
+    nodes.iter().map(|n| n.name.clone()).collect()
 }
 
 async fn probe_once(
@@ -160,44 +83,6 @@ async fn probe_once(
     }
 }
 
-/// Which nodes have the VIP now, and each node's view of its peers (from the agent).
-async fn observe(nodes: &[Arc<Node>], vip: Ipv4Addr) -> (Vec<String>, Vec<(String, String)>) {
-    let needle = format!(" {vip}/");
-    let script =
-        "ip -o -4 addr show; echo @@status; hadeploy-agent status --json 2>/dev/null || true";
-    let mut handles = Vec::new();
-    for node in nodes {
-        let node = node.clone();
-        handles.push(tokio::spawn(async move {
-            let out = node.transport.read().await.run(script, None).await.ok()?;
-            Some((node.name.clone(), out.stdout_text()))
-        }));
-    }
-    let mut holders = Vec::new();
-    let mut dead = Vec::new();
-    for h in handles {
-        let Ok(Some((name, text))) = h.await else {
-            continue;
-        };
-        let (addrs, status) = text.split_once("@@status").unwrap_or((&text, ""));
-        if addrs.contains(&needle) {
-            holders.push(name.clone());
-        }
-        if let Ok(json) = serde_json::from_str::<serde_json::Value>(status.trim()) {
-            for peer in json["nodes"].as_array().into_iter().flatten() {
-                if peer["status"] == "dead" {
-                    dead.push((
-                        name.clone(),
-                        peer["name"].as_str().unwrap_or("?").to_string(),
-                    ));
-                }
-            }
-        }
-    }
-    holders.sort();
-    (holders, dead)
-}
-
 /// Checks that the cluster is worth drilling: every agent answers and sees every peer active,
 /// the VIP is on exactly one node, and the service answers through it.
 async fn preflight(
@@ -205,7 +90,7 @@ async fn preflight(
     vip: Ipv4Addr,
     tcp_port: Option<u16>,
     names: &[String],
-) -> Result<String, String> {
+) -> Result<String, DrillError> {
     let mut problems = Vec::new();
     for node in nodes {
         match node
@@ -216,15 +101,12 @@ async fn preflight(
             .await
         {
             Ok(out) if out.success() => {
-                let json: serde_json::Value =
-                    serde_json::from_str(out.stdout_text().trim()).unwrap_or_default();
-                for peer in json["nodes"].as_array().into_iter().flatten() {
-                    if peer["status"] != "active" {
+                let status = StatusAnswer::from_json(&out.stdout_text()).unwrap_or_default();
+                for peer in &status.nodes {
+                    if peer.status != "active" {
                         problems.push(format!(
                             "{} sees {} as {}",
-                            node.name,
-                            peer["name"].as_str().unwrap_or("?"),
-                            peer["status"].as_str().unwrap_or("?")
+                            node.name, peer.name, peer.status
                         ));
                     }
                 }
@@ -233,55 +115,23 @@ async fn preflight(
         }
     }
     let (holders, _) = observe(nodes, vip).await;
-    if holders.len() != 1 {
-        problems.push(format!(
-            "the VIP {vip} is on {} node(s): {:?}",
+    if holders.len() > 1 {
+        return Err(DrillError::Split(format!(
+            "the VIP {vip} is on {} nodes at once: {}",
             holders.len(),
-            holders
-        ));
+            holders.join(", ")
+        )));
+    }
+    if holders.is_empty() {
+        problems.push(format!("the VIP {vip} is on no node"));
     }
     let (ok, _) = probe_once(vip, tcp_port, names).await;
     if !ok {
         problems.push(format!("nothing answers through {vip}"));
     }
-    match (problems.is_empty(), holders.into_iter().next()) {
-        (true, Some(holder)) => Ok(holder),
-        (_, holder) if problems.is_empty() => Err(format!("no holder ({holder:?})")),
-        _ => Err(problems.join("; ")),
-    }
-}
-
-/// How long a rebooted node may take to answer again with its agent running.
-const REBOOT_BACK_WITHIN: Duration = Duration::from_secs(180);
-
-/// Waits for a rebooted node: a new SSH connection (the old one died with it) and its agent
-/// answering; the new connection replaces the old for the rest of the drill.
-async fn wait_back(cluster: &Cluster, ssh: &SshOptions, node: &Node) -> Result<(), DrillError> {
-    let Some(spec) = cluster.nodes.iter().find(|n| n.node_name == node.name) else {
-        return Ok(());
-    };
-    let deadline = Instant::now() + REBOOT_BACK_WITHIN;
-    loop {
-        if let Ok(t) = SshTransport::connect(&spec.host, &spec.connection, ssh).await {
-            if t.run("hadeploy-agent status --json", None)
-                .await
-                .is_ok_and(|o| o.success())
-            {
-                *node.transport.write().await = t;
-                return Ok(());
-            }
-            t.close().await;
-        }
-        if Instant::now() >= deadline {
-            return Err(DrillError::Node {
-                node: node.name.clone(),
-                message: format!(
-                    "did not come back from the reboot within {} s",
-                    REBOOT_BACK_WITHIN.as_secs()
-                ),
-            });
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+    match holders.into_iter().next() {
+        Some(holder) if problems.is_empty() => Ok(holder),
+        _ => Err(DrillError::Unhealthy(problems.join("; "))),
     }
 }
 
@@ -290,23 +140,6 @@ pub enum What {
     Pull { node: String, mode: Mode },
     Scenario(String),
     Script(Vec<Step>),
-}
-
-async fn connect(cluster: &Cluster, ssh: &SshOptions) -> Result<Vec<Arc<Node>>, DrillError> {
-    let mut nodes = Vec::new();
-    for n in &cluster.nodes {
-        let transport = SshTransport::connect(&n.host, &n.connection, ssh)
-            .await
-            .map_err(|e| DrillError::Node {
-                node: n.node_name.clone(),
-                message: e.to_string(),
-            })?;
-        nodes.push(Arc::new(Node {
-            name: n.node_name.clone(),
-            transport: tokio::sync::RwLock::new(transport),
-        }));
-    }
-    Ok(nodes)
 }
 
 pub fn steps_for(
@@ -332,7 +165,7 @@ pub fn steps_for(
 
 /// Finds the node holding the VIP without changing anything (for `--dry-run`).
 pub async fn holder(cluster: &Cluster, ssh: &SshOptions) -> Result<String, DrillError> {
-    let nodes = connect(cluster, ssh).await?;
+    let nodes = nodes::connect(cluster, ssh).await?;
     let vip = cluster.vips[0].address;
     let (holders, _) = observe(&nodes, vip).await;
     holders
@@ -341,20 +174,11 @@ pub async fn holder(cluster: &Cluster, ssh: &SshOptions) -> Result<String, Drill
         .ok_or_else(|| DrillError::Unhealthy(format!("no node holds the VIP {vip}")))
 }
 
+/// Runs the drill `what` on `cluster`, phase by phase: connect and check the cluster, start the
+/// recorders, carry out the steps (until Ctrl-C), unwind what they changed, stop the
+/// recorders, read the agents' error logs, and put it all into the report.
 pub async fn run(cluster: &Cluster, what: &What, options: &Options) -> Result<Report, DrillError> {
-    let nodes = connect(cluster, &options.ssh).await?;
-    let vip = cluster.vips[0].address;
-    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-    let holder = match preflight(&nodes, vip, options.tcp_port, &names).await {
-        Ok(holder) => holder,
-        Err(why) if !options.force => return Err(DrillError::Unhealthy(why)),
-        Err(_) => observe(&nodes, vip)
-            .await
-            .0
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| names[0].clone()),
-    };
+    let (nodes, holder) = connect_and_preflight(cluster, options).await?;
     let (drill, steps) = steps_for(what, cluster, &holder)?;
     let since_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -362,139 +186,210 @@ pub async fn run(cluster: &Cluster, what: &What, options: &Options) -> Result<Re
         .unwrap_or(0);
 
     let start = Instant::now();
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    // A watch channel, not a Notify: a task busy probing when the drill ends must still see
-    // the stop on its next turn.
-    let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let prober = {
-        let (seen, mut stop, names) = (seen.clone(), stop.clone(), names.clone());
-        let tcp = options.tcp_port;
-        let in_flight = Arc::new(tokio::sync::Semaphore::new(
-            (PROBE_TIMEOUT.as_millis() / PROBE_INTERVAL.as_millis()) as usize + 2,
+    let vip = cluster.vips[0].address;
+    let recorders = Recorders::start(&nodes, vip, options.tcp_port, start);
+    let mut record = Record::default();
+    let interrupted = run_steps_until_ctrl_c(
+        &steps,
+        cluster,
+        &options.ssh,
+        &nodes,
+        &recorders.seen,
+        start,
+        &mut record,
+    )
+    .await;
+    unwind(cluster, &options.ssh, &nodes, start, &mut record).await;
+    // Let the failback settle in the record before stopping the probes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = recorders.stop().await;
+    let logged = logged_errors(&nodes, since_unix, start).await;
+    record.outcomes.extend(logged);
+    build_report(cluster, drill, record, &seen, interrupted, start).await
+}
+
+/// Connects to every node and finds the VIP's holder, refusing a cluster not fit to drill
+/// unless forced; forced, the holder is the first node seen with the VIP, or else the first
+/// node. A split cluster (the VIP on two nodes) is refused even when forced: pulling a node
+/// out of it measures nothing and may leave clients on the wrong half.
+async fn connect_and_preflight(
+    cluster: &Cluster,
+    options: &Options,
+) -> Result<(Vec<Arc<Node>>, String), DrillError> {
+    let nodes = nodes::connect(cluster, &options.ssh).await?;
+    let vip = cluster.vips[0].address;
+    let names = names(&nodes);
+    let holder = match preflight(&nodes, vip, options.tcp_port, &names).await {
+        Ok(holder) => holder,
+        Err(why @ DrillError::Split(_)) => return Err(why),
+        Err(why) if !options.force => return Err(why),
+        Err(_) => observe(&nodes, vip)
+            .await
+            .0
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| names[0].clone()),
+    };
+    Ok((nodes, holder))
+}
+
+/// The client probing the VIP and the watcher of the VIP's holders: two tasks that run beside
+/// the steps and write what they see into `seen`.
+struct Recorders {
+    seen: Arc<Mutex<Seen>>,
+    stop: watch::Sender<bool>,
+    prober: JoinHandle<()>,
+    watcher: JoinHandle<()>,
+}
+
+impl Recorders {
+    fn start(nodes: &[Arc<Node>], vip: Ipv4Addr, tcp_port: Option<u16>, start: Instant) -> Self {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        // A watch channel, not a Notify: a task busy probing when the drill ends must still see
+        // the stop on its next turn.
+        let (stop, stopped) = watch::channel(false);
+        let prober = tokio::spawn(probe_vip(
+            seen.clone(),
+            stopped.clone(),
+            names(nodes),
+            vip,
+            tcp_port,
+            start,
         ));
+        let watcher = tokio::spawn(watch_holders(
+            seen.clone(),
+            stopped,
+            nodes.to_vec(),
+            vip,
+            start,
+        ));
+        Recorders {
+            seen,
+            stop,
+            prober,
+            watcher,
+        }
+    }
+
+    /// Stops both tasks and waits for them. Probes they started may still be in flight.
+    async fn stop(self) -> Arc<Mutex<Seen>> {
+        let _ = self.stop.send(true);
+        let _ = self.prober.await;
+        let _ = self.watcher.await;
+        self.seen
+    }
+}
+
+/// Probes the VIP every `PROBE_INTERVAL` until stopped.
+async fn probe_vip(
+    seen: Arc<Mutex<Seen>>,
+    stop: watch::Receiver<bool>,
+    names: Vec<String>,
+    vip: Ipv4Addr,
+    tcp_port: Option<u16>,
+    start: Instant,
+) {
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(
+        (PROBE_TIMEOUT.as_millis() / PROBE_INTERVAL.as_millis()) as usize + 2,
+    ));
+    let mut cadence = Cadence::new(PROBE_INTERVAL, stop);
+    while cadence.next().await {
+        // Each probe runs on its own, so one waiting out its timeout (nobody holds
+        // the VIP) does not delay the next: the cadence stays 10 ms.
+        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+            continue;
+        };
+        let (seen, names) = (seen.clone(), names.clone());
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(PROBE_INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = stop.wait_for(|stopped| *stopped) => return,
-                    _ = tick.tick() => {}
-                }
-                // Each probe runs on its own, so one waiting out its timeout (nobody holds
-                // the VIP) does not delay the next: the cadence stays 10 ms.
-                let Ok(permit) = in_flight.clone().try_acquire_owned() else {
-                    continue;
-                };
-                let (seen, names) = (seen.clone(), names.clone());
-                tokio::spawn(async move {
-                    let at_ms = ms(start);
-                    let (ok, answered_by) = probe_once(vip, tcp, &names).await;
-                    if let Ok(mut s) = seen.lock() {
-                        s.probes.push(Probe {
-                            at_ms,
-                            answered_by,
-                            ok,
-                        });
-                    }
-                    drop(permit);
+            let at_ms = ms(start);
+            let (ok, answered_by) = probe_once(vip, tcp_port, &names).await;
+            if let Ok(mut s) = seen.lock() {
+                s.probes.push(Probe {
+                    at_ms,
+                    answered_by,
+                    ok,
                 });
             }
-        })
-    };
-    let watcher = {
-        let (seen, mut stop, nodes) = (seen.clone(), stop.clone(), nodes.clone());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(WATCH_INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = stop.wait_for(|stopped| *stopped) => return,
-                    _ = tick.tick() => {}
-                }
-                let at_ms = ms(start);
-                let (holders, dead) = observe(&nodes, vip).await;
-                if let Ok(mut s) = seen.lock() {
-                    s.holders.push(Holders {
-                        at_ms,
-                        nodes: holders,
-                    });
-                    for (by, who) in dead {
-                        s.dead_views.push((at_ms, by, who));
-                    }
-                }
-            }
-        })
-    };
+            drop(permit);
+        });
+    }
+}
 
-    let mut outcomes: Vec<StepOutcome> = Vec::new();
-    let mut events: Vec<Event> = Vec::new();
-    let mut undo: Vec<(String, Mode, String)> = Vec::new();
-    let mut last_pull: Option<Mode> = None;
-    let interrupted = {
-        let steps_run = run_steps(
-            &steps,
-            cluster,
-            &options.ssh,
-            &nodes,
-            &seen,
-            start,
-            &mut outcomes,
-            &mut events,
-            &mut undo,
-            &mut last_pull,
-        );
-        tokio::select! {
-            result = steps_run => result.err(),
-            _ = tokio::signal::ctrl_c() => Some(DrillError::Interrupted),
+/// Asks every node which addresses it has, every `WATCH_INTERVAL` until stopped.
+async fn watch_holders(
+    seen: Arc<Mutex<Seen>>,
+    stop: watch::Receiver<bool>,
+    nodes: Vec<Arc<Node>>,
+    vip: Ipv4Addr,
+    start: Instant,
+) {
+    let mut cadence = Cadence::new(WATCH_INTERVAL, stop);
+    while cadence.next().await {
+        let at_ms = ms(start);
+        let (holders, dead) = observe(&nodes, vip).await;
+        if let Ok(mut s) = seen.lock() {
+            s.holders.push(Holders {
+                at_ms,
+                nodes: holders,
+            });
+            for (by, who) in dead {
+                s.dead_views.push((at_ms, by, who));
+            }
         }
-    };
-    // Always restore what the drill changed, newest first.
-    while let Some((node, mode, script)) = undo.pop() {
-        events.push(Event {
+    }
+}
+
+/// Carries out the steps until they end or one fails, or until Ctrl-C abandons the step under
+/// way; returns what cut them short, for the report.
+async fn run_steps_until_ctrl_c(
+    steps: &[Step],
+    cluster: &Cluster,
+    ssh: &SshOptions,
+    nodes: &[Arc<Node>],
+    seen: &Mutex<Seen>,
+    start: Instant,
+    record: &mut Record,
+) -> Option<DrillError> {
+    tokio::select! {
+        result = run_steps(steps, cluster, ssh, nodes, seen, start, record) => result.err(),
+        _ = tokio::signal::ctrl_c() => Some(DrillError::Interrupted),
+    }
+}
+
+/// Always restores what the drill changed, newest first, whatever ended the steps. Best
+/// effort: a restore that fails does not keep the others from running.
+async fn unwind(
+    cluster: &Cluster,
+    ssh: &SshOptions,
+    nodes: &[Arc<Node>],
+    start: Instant,
+    record: &mut Record,
+) {
+    while let Some((node, mode, script)) = record.undo.pop() {
+        record.events.push(Event {
             at_ms: ms(start),
             what: format!("undo: restore {node} ({})", mode.as_str()),
         });
         if let Some(n) = nodes.iter().find(|n| n.name == node) {
             if mode == Mode::Reboot {
-                let _ = wait_back(cluster, &options.ssh, n).await;
+                let _ = wait_back(cluster, ssh, n).await;
             } else if !script.is_empty() {
                 let _ = run_on(n, &script).await;
             }
         }
     }
-    // Let the failback settle in the record before stopping the probes.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let _ = stop_tx.send(true);
-    let _ = prober.await;
-    let _ = watcher.await;
+}
 
-    // Audit: error lines the agents logged since the drill began.
-    for node in &nodes {
-        let logged = node
-            .transport
-            .read()
-            .await
-            .run(
-                &format!("journalctl -u hadeploy-agent --since @{since_unix} -p err --no-pager -q 2>/dev/null | grep -v '^-- ' || true"),
-                None,
-            )
-            .await
-            .map(|o| o.stdout_text())
-            .unwrap_or_default();
-        if !logged.trim().is_empty() {
-            outcomes.push(StepOutcome {
-                step: format!("audit: {} logged no errors", node.name),
-                started_ms: ms(start),
-                took_ms: 0,
-                budget_ms: None,
-                passed: false,
-                detail: logged.lines().take(3).collect::<Vec<_>>().join(" | "),
-            });
-        }
-    }
-
+/// Waits out the probes still in flight, then puts the outcomes and what the recorders saw
+/// into the report: the timeline, the outage, the time two nodes held the VIP, the verdict.
+async fn build_report(
+    cluster: &Cluster,
+    drill: String,
+    mut record: Record,
+    seen: &Mutex<Seen>,
+    interrupted: Option<DrillError>,
+    start: Instant,
+) -> Result<Report, DrillError> {
     // Probes still in flight finish within their timeout.
     tokio::time::sleep(PROBE_TIMEOUT).await;
     let (mut probes, holders, dead_views) = {
@@ -504,9 +399,9 @@ pub async fn run(cluster: &Cluster, what: &What, options: &Options) -> Result<Re
         (s.probes.clone(), s.holders.clone(), s.dead_views.clone())
     };
     probes.sort_by_key(|p| p.at_ms);
-    timeline(&mut events, &probes, &holders, &dead_views);
+    report::timeline(&mut record.events, &probes, &holders, &dead_views);
     if let Some(e) = interrupted {
-        outcomes.push(StepOutcome {
+        record.outcomes.push(StepOutcome {
             step: "drill".into(),
             started_ms: ms(start),
             took_ms: 0,
@@ -515,143 +410,34 @@ pub async fn run(cluster: &Cluster, what: &What, options: &Options) -> Result<Re
             detail: e.to_string(),
         });
     }
-    let passed = outcomes.iter().all(|o| o.passed);
+    let passed = record.outcomes.iter().all(|o| o.passed);
     Ok(Report {
         cluster: cluster.name.clone(),
-        vip: vip.to_string(),
+        vip: cluster.vips[0].address.to_string(),
         drill,
         passed,
-        steps: outcomes,
+        steps: record.outcomes,
         outage: report::outage(&probes),
         both_held_ms: report::both_held(&holders),
-        events,
+        events: record.events,
         probes,
         holders,
     })
 }
 
-/// Adds the observed moments: a peer declared dead, the VIP appearing on a node, the first
-/// answer from a node — each the first time it happened after a change.
-fn timeline(
-    events: &mut Vec<Event>,
-    probes: &[Probe],
-    holders: &[Holders],
-    dead: &[(u64, String, String)],
-) {
-    let mut reported: Vec<(String, String)> = Vec::new();
-    for (at_ms, by, who) in dead {
-        if !reported.contains(&(by.clone(), who.clone())) {
-            reported.push((by.clone(), who.clone()));
-            events.push(Event {
-                at_ms: *at_ms,
-                what: format!("{by} declared {who} dead"),
-            });
-        }
-    }
-    let mut previous: Vec<String> = holders.first().map(|h| h.nodes.clone()).unwrap_or_default();
-    for h in holders {
-        for n in &h.nodes {
-            if !previous.contains(n) {
-                events.push(Event {
-                    at_ms: h.at_ms,
-                    what: format!("VIP up on {n}"),
-                });
-            }
-        }
-        previous = h.nodes.clone();
-    }
-    let mut last: Option<String> = probes.iter().find_map(|p| p.answered_by.clone());
-    for p in probes {
-        if let Some(n) = &p.answered_by
-            && last.as_ref() != Some(n)
-        {
-            events.push(Event {
-                at_ms: p.at_ms,
-                what: format!("first answer from {n}"),
-            });
-            last = Some(n.clone());
-        }
-    }
-    events.sort_by_key(|e| e.at_ms);
-}
-
-/// How long an audit may keep finding problems before they count.
-const AUDIT_GRACE: Duration = Duration::from_secs(2);
-
-/// What must hold whenever the cluster has settled: each VIP on exactly one node (both sides
-/// of an isolation may hold it), the managed services running only there, and every node that
-/// is still a member seeing the other members active. `pulled` nodes are out of the cluster.
-async fn audit(cluster: &Cluster, nodes: &[Arc<Node>], pulled: &[&str]) -> Vec<String> {
-    let mut problems = Vec::new();
-    let vip = cluster.vips[0].address;
-    let (holders, _) = observe(nodes, vip).await;
-    let members: Vec<&Arc<Node>> = nodes
-        .iter()
-        .filter(|n| !pulled.contains(&n.name.as_str()))
-        .collect();
-    let member_holders: Vec<&String> = holders
-        .iter()
-        .filter(|h| !pulled.contains(&h.as_str()))
-        .collect();
-    if member_holders.len() != 1 {
-        problems.push(format!("VIP {vip} on {holders:?}"));
-    }
-    for node in &members {
-        let services: Vec<String> = cluster
-            .resources
-            .iter()
-            .map(|r| {
-                format!(
-                    "pgrep -x {} >/dev/null && echo {}",
-                    crate::transport::shell_quote(&r.name),
-                    r.name
-                )
-            })
-            .collect();
-        if !services.is_empty() && !holders.contains(&node.name) {
-            let running = run_on(node, &format!("{{ {}; }} || true", services.join("; ")))
-                .await
-                .unwrap_or_default();
-            for service in running.split_whitespace() {
-                problems.push(format!(
-                    "{service} runs on {}, which does not hold the VIP",
-                    node.name
-                ));
-            }
-        }
-        let status = run_on(node, "hadeploy-agent status --json")
-            .await
-            .unwrap_or_default();
-        let json: serde_json::Value = serde_json::from_str(status.trim()).unwrap_or_default();
-        for peer in json["nodes"].as_array().into_iter().flatten() {
-            let name = peer["name"].as_str().unwrap_or("?");
-            // A node that just rejoined may still be `up` for a keepalive: alive either way.
-            let alive = matches!(peer["status"].as_str(), Some("active" | "up" | "init"));
-            if !pulled.contains(&name) && !alive {
-                problems.push(format!(
-                    "{} sees {name} as {}",
-                    node.name,
-                    peer["status"].as_str().unwrap_or("?")
-                ));
-            }
-        }
-    }
-    problems
-}
-
-#[allow(clippy::too_many_arguments)]
+/// Carries out the steps in order up to the first that fails; each expectation that the VIP
+/// moved is followed by an audit of the settled cluster, which can fail the drill too.
 async fn run_steps(
     steps: &[Step],
     cluster: &Cluster,
     ssh: &SshOptions,
     nodes: &[Arc<Node>],
-    seen: &Arc<Mutex<Seen>>,
+    seen: &Mutex<Seen>,
     start: Instant,
-    outcomes: &mut Vec<StepOutcome>,
-    events: &mut Vec<Event>,
-    undo: &mut Vec<(String, Mode, String)>,
-    last_pull: &mut Option<Mode>,
+    record: &mut Record,
 ) -> Result<(), DrillError> {
+    // Whichever pull happened last sets the budget of the expectations after it.
+    let mut last_pull: Option<Mode> = None;
     let node_of = |name: &str| nodes.iter().find(|n| n.name == name).cloned();
     for step in steps {
         let began = ms(start);
@@ -669,27 +455,25 @@ async fn run_steps(
                     node: node.clone(),
                     message: "not connected".into(),
                 })?;
-                let undo_after =
-                    (plan::budget(cluster, Some(Mode::Isolate)) * 4).max(ISOLATE_UNDO_MIN);
-                let (pull, restore) = pull_script(*mode, cluster.udpport, undo_after);
-                events.push(Event {
+                let (pull, restore) = pull_script(*mode, cluster);
+                record.events.push(Event {
                     at_ms: began,
                     what: format!("pull {node} ({}) issued", mode.as_str()),
                 });
-                undo.push((node.clone(), *mode, restore));
+                record.undo.push((node.clone(), *mode, restore));
                 if let Err(e) = run_on(&n, &pull).await {
                     outcome.passed = false;
                     outcome.detail = e.to_string();
                 }
-                *last_pull = Some(*mode);
+                last_pull = Some(*mode);
             }
             Step::Restore { node } => {
-                events.push(Event {
+                record.events.push(Event {
                     at_ms: began,
                     what: format!("restore {node} issued"),
                 });
-                if let Some(pos) = undo.iter().rposition(|(n, _, _)| n == node) {
-                    let (_, mode, script) = undo.remove(pos);
+                if let Some(pos) = record.undo.iter().rposition(|(n, _, _)| n == node) {
+                    let (_, mode, script) = record.undo.remove(pos);
                     if mode == Mode::Reboot
                         && let Some(n) = node_of(node)
                         && let Err(e) = wait_back(cluster, ssh, &n).await
@@ -704,11 +488,11 @@ async fn run_steps(
                         outcome.passed = false;
                         outcome.detail = e.to_string();
                     }
-                    *last_pull = Some(mode);
+                    last_pull = Some(mode);
                 }
             }
             Step::ExpectVipOn { node } => {
-                let budget = plan::budget(cluster, *last_pull);
+                let budget = plan::budget(cluster, last_pull);
                 outcome.budget_ms = Some(budget.as_millis() as u64);
                 let after = began;
                 let deadline = Instant::now() + budget;
@@ -722,8 +506,8 @@ async fn run_steps(
                     });
                     // While a node is isolated both sides hold the VIP (split brain, the
                     // service network still up): the survivor must hold it, not alone.
-                    let split = *last_pull == Some(Mode::Isolate)
-                        && undo.iter().any(|(_, m, _)| *m == Mode::Isolate);
+                    let split = last_pull == Some(Mode::Isolate)
+                        && record.undo.iter().any(|(_, m, _)| *m == Mode::Isolate);
                     let held = now_holders.as_ref().is_some_and(|h| {
                         if split {
                             h.contains(node)
@@ -747,7 +531,7 @@ async fn run_steps(
                 }
             }
             Step::ExpectServing => {
-                let budget = plan::budget(cluster, *last_pull);
+                let budget = plan::budget(cluster, last_pull);
                 outcome.budget_ms = Some(budget.as_millis() as u64);
                 let deadline = Instant::now() + budget;
                 loop {
@@ -775,37 +559,15 @@ async fn run_steps(
         outcome.took_ms = ms(start) - began;
         let failed = !outcome.passed;
         let settled = matches!(step, Step::ExpectVipOn { .. }) && !failed;
-        outcomes.push(outcome);
+        record.outcomes.push(outcome);
         if failed {
             // The undo stack restores what was changed; later steps would measure nothing.
             break;
         }
         if settled {
-            let at = ms(start);
-            let pulled: Vec<&str> = undo
-                .iter()
-                .filter(|(_, m, _)| *m != Mode::Standby)
-                .map(|(n, _, _)| n.as_str())
-                .collect();
-            // Settling takes a moment after the VIP moved: a make-before-break giver stops its
-            // proxy right after its address went. Only what lasts past the grace is a problem.
-            let grace = Instant::now() + AUDIT_GRACE;
-            let problems = loop {
-                let problems = audit(cluster, nodes, &pulled).await;
-                if problems.is_empty() || Instant::now() >= grace {
-                    break problems;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            };
-            let passed = problems.is_empty();
-            outcomes.push(StepOutcome {
-                step: "audit: VIP on one node, services only there, membership agreed".into(),
-                started_ms: at,
-                took_ms: ms(start) - at,
-                budget_ms: None,
-                passed,
-                detail: problems.join("; "),
-            });
+            let audited = settled_audit(cluster, nodes, &record.undo, start).await;
+            let passed = audited.passed;
+            record.outcomes.push(audited);
             if !passed {
                 break;
             }

@@ -6,35 +6,34 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use super::Flavor;
 use super::LabError;
 use super::apt_sources;
 use super::docker::docker;
-use crate::cli::LabFlavor;
 
 const RECIPE: &str = include_str!("recipe/build-rootfs.sh");
 pub const REPOSITORY: &str = "hadeploy-lab";
 
-pub fn flavor_name(flavor: LabFlavor) -> &'static str {
+pub fn flavor_name(flavor: Flavor) -> &'static str {
     match flavor {
-        LabFlavor::Systemd => "systemd",
-        LabFlavor::Sysvinit => "sysvinit",
+        Flavor::Systemd => "systemd",
+        Flavor::Sysvinit => "sysvinit",
     }
 }
 
 /// `hadeploy-lab:<flavor>-<first 12 hex of sha1(recipe + flavor)>`.
-pub fn tag(flavor: LabFlavor) -> String {
-    let digest =
-        crate::transport::sha1_hex(format!("{RECIPE}\0{}", flavor_name(flavor)).as_bytes());
+pub fn tag(flavor: Flavor) -> String {
+    let digest = crate::files::sha1_hex(format!("{RECIPE}\0{}", flavor_name(flavor)).as_bytes());
     format!("{REPOSITORY}:{}-{}", flavor_name(flavor), &digest[..12])
 }
 
-pub fn exists(flavor: LabFlavor) -> Result<bool, LabError> {
+pub fn exists(flavor: Flavor) -> Result<bool, LabError> {
     Ok(!docker(&["images", "-q", &tag(flavor)])?.trim().is_empty())
 }
 
 /// Builds the image unless it exists. `progress` receives one line per stage. Concurrent
 /// callers (parallel tests, two terminals) wait for one build instead of racing.
-pub fn ensure(flavor: LabFlavor, progress: &dyn Fn(&str)) -> Result<String, LabError> {
+pub fn ensure(flavor: Flavor, progress: &dyn Fn(&str)) -> Result<String, LabError> {
     let tag = tag(flavor);
     if exists(flavor)? {
         return Ok(tag);
@@ -150,8 +149,8 @@ pub fn ensure(flavor: LabFlavor, progress: &dyn Fn(&str)) -> Result<String, LabE
     let tar_path = tar.to_str().unwrap_or_default();
     let mut args = vec!["import", "--message", "hadeploy lab node"];
     match flavor {
-        LabFlavor::Systemd => args.extend(["--change", "CMD [\"/lib/systemd/systemd\"]"]),
-        LabFlavor::Sysvinit => args.extend(["--change", "CMD [\"/sbin/init\"]"]),
+        Flavor::Systemd => args.extend(["--change", "CMD [\"/lib/systemd/systemd\"]"]),
+        Flavor::Sysvinit => args.extend(["--change", "CMD [\"/sbin/init\"]"]),
     }
     args.extend([tar_path, tag.as_str()]);
     docker(&args)?;
@@ -175,11 +174,11 @@ mod tests {
 
     #[test]
     fn tag_is_stable_and_differs_per_flavor() {
-        assert_eq!(tag(LabFlavor::Systemd), tag(LabFlavor::Systemd));
-        assert_ne!(tag(LabFlavor::Systemd), tag(LabFlavor::Sysvinit));
-        assert!(tag(LabFlavor::Systemd).starts_with("hadeploy-lab:systemd-"));
+        assert_eq!(tag(Flavor::Systemd), tag(Flavor::Systemd));
+        assert_ne!(tag(Flavor::Systemd), tag(Flavor::Sysvinit));
+        assert!(tag(Flavor::Systemd).starts_with("hadeploy-lab:systemd-"));
         assert_eq!(
-            tag(LabFlavor::Sysvinit).len(),
+            tag(Flavor::Sysvinit).len(),
             "hadeploy-lab:sysvinit-".len() + 12
         );
     }

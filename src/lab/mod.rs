@@ -8,7 +8,10 @@
 
 pub mod apt_sources;
 pub mod docker;
+mod fault;
 pub mod image;
+
+pub use fault::{Fault, inject};
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, TcpStream};
@@ -17,8 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cli::LabFlavor;
-use crate::config::inventory::net::Ipv4Net;
+use crate::config::ha::Ipv4Net;
 use docker::{DockerError, docker};
 
 /// Lab subnets are carved from this /16: lab k gets 10.213.(2k).0/24 for service and
@@ -168,7 +170,7 @@ fn container_name(lab: &str, node: &str) -> String {
 
 /// The slot a name hashes to first; collisions move on to the next free slot.
 fn preferred_slot(name: &str) -> u8 {
-    let digest = crate::transport::sha1_hex(name.as_bytes());
+    let digest = crate::files::sha1_hex(name.as_bytes());
     u8::from_str_radix(&digest[..2], 16).unwrap_or(0) % SLOTS
 }
 
@@ -232,7 +234,7 @@ fn labelled(kind: &str, lab: &str) -> Result<Vec<String>, LabError> {
 pub struct UpOptions {
     pub name: String,
     pub nodes: u8,
-    pub flavor: LabFlavor,
+    pub flavor: Flavor,
 }
 
 /// Brings a lab up (building the image if needed). Idempotent: an existing lab with the same
@@ -243,43 +245,91 @@ pub fn up(options: &UpOptions, progress: &dyn Fn(&str)) -> Result<Lab, LabError>
         return Err(LabError::BadNodeCount(options.nodes));
     }
     let flavor = image::flavor_name(options.flavor);
-    if let Ok(existing) = Lab::load(&options.name) {
-        let containers = labelled("container", &options.name)?;
-        if existing.nodes.len() == options.nodes as usize
-            && existing.flavor == flavor
-            && containers.len() == existing.nodes.len()
-        {
-            for node in &existing.nodes {
-                docker(&["start", &node.container])?;
-            }
-            wait_for_nodes(&existing, progress)?;
-            return Ok(existing);
-        }
-        if !containers.is_empty() {
-            return Err(LabError::Mismatch {
-                name: options.name.clone(),
-                existing: format!("{} nodes ({})", existing.nodes.len(), existing.flavor),
-            });
-        }
+    if let Some(existing) = restart_existing(options, flavor, progress)? {
+        return Ok(existing);
     }
     let image = image::ensure(options.flavor, progress)?;
     let dir = state_dir(&options.name);
     std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
     ensure_key(&dir)?;
+    let networks = create_networks(&options.name)?;
+    let nodes = create_nodes(options, &networks, &image, &dir, progress)?;
+    let mut lab = Lab {
+        name: options.name.clone(),
+        flavor: flavor.to_string(),
+        image,
+        state_dir: dir,
+        service_subnet: networks.service_subnet.to_string(),
+        heartbeat_subnet: networks.heartbeat_subnet.to_string(),
+        vip: host(networks.service_subnet, 100),
+        vip_range: (
+            host(networks.service_subnet, 100),
+            host(networks.service_subnet, 119),
+        ),
+        service_network: networks.service,
+        heartbeat_network: networks.heartbeat,
+        nodes,
+    };
+    wait_for_nodes(&lab, progress)?;
+    discover_interfaces(&mut lab)?;
+    write_access_files(&lab)?;
+    save(&lab)?;
+    Ok(lab)
+}
 
-    // Networks: try slots from the name's preferred one; a concurrent lab may take a slot
-    // between our look and our create, which docker reports as an overlap: move on.
-    let service_network = format!("hadeploy-{}-a-service", options.name);
-    let heartbeat_network = format!("hadeploy-{}-b-heartbeat", options.name);
+/// A lab that exists already: with the shape asked for and all its containers, it is started
+/// and returned; with another shape, refused while any of its containers is left. A saved lab
+/// whose containers are all gone is built afresh.
+fn restart_existing(
+    options: &UpOptions,
+    flavor: &str,
+    progress: &dyn Fn(&str),
+) -> Result<Option<Lab>, LabError> {
+    let Ok(existing) = Lab::load(&options.name) else {
+        return Ok(None);
+    };
+    let containers = labelled("container", &options.name)?;
+    if existing.nodes.len() == options.nodes as usize
+        && existing.flavor == flavor
+        && containers.len() == existing.nodes.len()
+    {
+        for node in &existing.nodes {
+            docker(&["start", &node.container])?;
+        }
+        wait_for_nodes(&existing, progress)?;
+        return Ok(Some(existing));
+    }
+    if !containers.is_empty() {
+        return Err(LabError::Mismatch {
+            name: options.name.clone(),
+            existing: format!("{} nodes ({})", existing.nodes.len(), existing.flavor),
+        });
+    }
+    Ok(None)
+}
+
+/// A lab's two docker networks, by name, and their subnets.
+struct Networks {
+    service: String,
+    heartbeat: String,
+    service_subnet: Ipv4Net,
+    heartbeat_subnet: Ipv4Net,
+}
+
+/// Creates the service network and the internal heartbeat network on the first free slot.
+fn create_networks(lab: &str) -> Result<Networks, LabError> {
+    // Try slots from the name's preferred one; a concurrent lab may take a slot between our
+    // look and our create, which docker reports as an overlap: move on.
+    let service_network = format!("hadeploy-{lab}-a-service");
+    let heartbeat_network = format!("hadeploy-{lab}-b-heartbeat");
     let taken = taken_subnets()?;
-    let mut chosen = None;
     for offset in 0..SLOTS {
-        let slot = (preferred_slot(&options.name) + offset) % SLOTS;
+        let slot = (preferred_slot(lab) + offset) % SLOTS;
         let (svc, hb) = slot_subnets(slot);
         if taken.iter().any(|t| t.overlaps(svc) || t.overlaps(hb)) {
             continue;
         }
-        let label = format!("hadeploy.lab={}", options.name);
+        let label = format!("hadeploy.lab={lab}");
         let gateway = Ipv4Addr::from(u32::from(svc.addr) + 1).to_string();
         match docker(&[
             "network",
@@ -311,8 +361,12 @@ pub fn up(options: &UpOptions, progress: &dyn Fn(&str)) -> Result<Lab, LabError>
             &heartbeat_network,
         ]) {
             Ok(_) => {
-                chosen = Some((svc, hb));
-                break;
+                return Ok(Networks {
+                    service: service_network,
+                    heartbeat: heartbeat_network,
+                    service_subnet: svc,
+                    heartbeat_subnet: hb,
+                });
             }
             Err(DockerError::Failed { message, .. }) if message.contains("overlap") => {
                 let _ = docker(&["network", "rm", &service_network]);
@@ -321,21 +375,35 @@ pub fn up(options: &UpOptions, progress: &dyn Fn(&str)) -> Result<Lab, LabError>
             Err(e) => return Err(e.into()),
         }
     }
-    let (svc, hb) = chosen.ok_or_else(|| LabError::NoSubnet(options.name.clone()))?;
-    let host = |net: Ipv4Net, last: u8| {
-        Ipv4Addr::new(
-            net.addr.octets()[0],
-            net.addr.octets()[1],
-            net.addr.octets()[2],
-            last,
-        )
-    };
+    Err(LabError::NoSubnet(lab.to_string()))
+}
 
+/// The address `last` in a lab /24.
+fn host(net: Ipv4Net, last: u8) -> Ipv4Addr {
+    Ipv4Addr::new(
+        net.addr.octets()[0],
+        net.addr.octets()[1],
+        net.addr.octets()[2],
+        last,
+    )
+}
+
+/// Creates and starts node1…nodeN, each on both networks at .11, .12, …
+fn create_nodes(
+    options: &UpOptions,
+    networks: &Networks,
+    image: &str,
+    dir: &Path,
+    progress: &dyn Fn(&str),
+) -> Result<Vec<LabNode>, LabError> {
     let mut nodes = Vec::new();
     for i in 1..=options.nodes {
         let name = format!("node{i}");
         let container = container_name(&options.name, &name);
-        let (service_addr, heartbeat_addr) = (host(svc, 10 + i), host(hb, 10 + i));
+        let (service_addr, heartbeat_addr) = (
+            host(networks.service_subnet, 10 + i),
+            host(networks.heartbeat_subnet, 10 + i),
+        );
         progress(&format!(
             "creating {name} ({service_addr}, heartbeat {heartbeat_addr})"
         ));
@@ -358,7 +426,7 @@ pub fn up(options: &UpOptions, progress: &dyn Fn(&str)) -> Result<Lab, LabError>
         }
         args.extend([
             "--network".into(),
-            service_network.clone(),
+            networks.service.clone(),
             "--ip".into(),
             service_addr.to_string(),
         ]);
@@ -370,14 +438,14 @@ pub fn up(options: &UpOptions, progress: &dyn Fn(&str)) -> Result<Lab, LabError>
                 dir.join("authorized_keys").display()
             ),
         ]);
-        args.push(image.clone());
+        args.push(image.to_string());
         docker(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
         docker(&[
             "network",
             "connect",
             "--ip",
             &heartbeat_addr.to_string(),
-            &heartbeat_network,
+            &networks.heartbeat,
             &container,
         ])?;
         docker(&["start", &container])?;
@@ -390,29 +458,17 @@ pub fn up(options: &UpOptions, progress: &dyn Fn(&str)) -> Result<Lab, LabError>
             heartbeat_iface: "eth1".into(),
         });
     }
-    let mut lab = Lab {
-        name: options.name.clone(),
-        flavor: flavor.to_string(),
-        image,
-        state_dir: dir.clone(),
-        service_subnet: svc.to_string(),
-        heartbeat_subnet: hb.to_string(),
-        service_network,
-        heartbeat_network,
-        vip: host(svc, 100),
-        vip_range: (host(svc, 100), host(svc, 119)),
-        nodes,
-    };
-    wait_for_nodes(&lab, progress)?;
-    discover_interfaces(&mut lab)?;
-    write_access_files(&lab)?;
+    Ok(nodes)
+}
+
+/// Saves the lab as `lab.json` and writes its inventory.
+fn save(lab: &Lab) -> Result<(), LabError> {
     std::fs::write(
-        dir.join("lab.json"),
-        serde_json::to_string_pretty(&lab).unwrap_or_default(),
+        lab.state_dir.join("lab.json"),
+        serde_json::to_string_pretty(lab).unwrap_or_default(),
     )
     .map_err(io("writing lab.json"))?;
-    write_inventory(&lab)?;
-    Ok(lab)
+    write_inventory(lab)
 }
 
 /// The least privilege that lets a real init run as PID 1 and the cluster do its work:
@@ -420,7 +476,7 @@ pub fn up(options: &UpOptions, progress: &dyn Fn(&str)) -> Result<Lab, LabError>
 /// nftables rules, NET_RAW for gratuitous ARP and ping; /proc/sys writable (systempaths) so
 /// `ip_nonlocal_bind` can be set the way `apply` sets it on a real host; the host's cgroup tree
 /// read-only (cgroup v1) and tmpfs for /run.
-fn container_privileges(flavor: LabFlavor) -> Vec<String> {
+fn container_privileges(flavor: Flavor) -> Vec<String> {
     let mut args: Vec<String> = [
         "--cap-add=SYS_ADMIN",
         "--cap-add=NET_ADMIN",
@@ -435,7 +491,7 @@ fn container_privileges(flavor: LabFlavor) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    if flavor == LabFlavor::Systemd {
+    if flavor == Flavor::Systemd {
         // systemd shuts down cleanly on SIGRTMIN+3, not on docker's default SIGTERM.
         args.extend([
             "-v".into(),
@@ -464,7 +520,7 @@ fn ensure_key(dir: &Path) -> Result<(), LabError> {
     }
     let public = std::fs::read_to_string(dir.join("id_ed25519.pub"))
         .map_err(io("reading the lab's public key"))?;
-    crate::render::write_atomic(&dir.join("authorized_keys"), public.as_bytes(), 0o644)
+    crate::files::write_atomic(&dir.join("authorized_keys"), public.as_bytes(), 0o644)
         .map_err(io("writing authorized_keys"))
 }
 
@@ -543,9 +599,9 @@ fn write_access_files(lab: &Lab) -> Result<(), LabError> {
             known = lab.state_dir.join("known_hosts").display()
         );
     }
-    crate::render::write_atomic(&lab.state_dir.join("known_hosts"), known.as_bytes(), 0o644)
+    crate::files::write_atomic(&lab.state_dir.join("known_hosts"), known.as_bytes(), 0o644)
         .map_err(io("writing known_hosts"))?;
-    crate::render::write_atomic(&lab.ssh_config_path(), config.as_bytes(), 0o644)
+    crate::files::write_atomic(&lab.ssh_config_path(), config.as_bytes(), 0o644)
         .map_err(io("writing ssh_config"))
 }
 
@@ -580,7 +636,7 @@ pub fn inventory_text(lab: &Lab) -> String {
 }
 
 fn write_inventory(lab: &Lab) -> Result<(), LabError> {
-    crate::render::write_atomic(&lab.inventory_path(), inventory_text(lab).as_bytes(), 0o644)
+    crate::files::write_atomic(&lab.inventory_path(), inventory_text(lab).as_bytes(), 0o644)
         .map_err(io("writing the lab inventory"))
 }
 
@@ -641,95 +697,13 @@ pub fn status(name: &str) -> Result<String, LabError> {
     Ok(out)
 }
 
-/// Faults the engine can inject.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fault {
-    Crash,
-    Hang,
-    Resume,
-    UnplugHeartbeat,
-    UnplugAll,
-    Plug,
-    Reboot,
-    Start,
-}
-
-/// Disconnects a network. Docker finds the interface by the name it gave it; one that `plug`
-/// renamed back is left behind in the node, so it is removed here, or the next plug would
-/// find its address taken.
-fn unplug(container: &str, network: &str, addr: Ipv4Addr) -> Result<(), LabError> {
-    docker(&["network", "disconnect", "-f", network, container])?;
-    docker::exec(
-        container,
-        &format!(
-            r#"dev=$(ip -o -4 addr show | awk -v a="{addr}/" 'index($4, a) == 1 {{ print $2; exit }}'); [ -z "$dev" ] || ip link del "$dev""#
-        ),
-    )?;
-    Ok(())
-}
-
-/// Renames the interface holding `addr` to `iface`, keeping a default route through it.
-fn rename_script(addr: Ipv4Addr, iface: &str) -> String {
-    format!(
-        r#"dev=$(ip -o -4 addr show | awk -v a="{addr}/" 'index($4, a) == 1 {{ print $2; exit }}')
-[ -n "$dev" ] || {{ echo "no interface has {addr}"; exit 1; }}
-[ "$dev" = "{iface}" ] && exit 0
-gw=$(ip route show default dev "$dev" | awk '{{ print $3; exit }}')
-ip link set "$dev" down && ip link set "$dev" name {iface} && ip link set {iface} up || exit 1
-if [ -n "$gw" ]; then ip route replace default via "$gw" dev {iface}; fi
-"#
-    )
-}
-
-pub fn inject(lab: &Lab, node: &str, fault: Fault) -> Result<(), LabError> {
-    let n = lab.node(node)?;
-    let c = n.container.as_str();
-    let connected = |network: &str| -> Result<bool, LabError> {
-        let out = docker(&[
-            "inspect",
-            "--format",
-            "{{json .NetworkSettings.Networks}}",
-            c,
-        ])?;
-        Ok(out.contains(&format!("\"{network}\"")))
-    };
-    match fault {
-        Fault::Crash => docker(&["kill", c]).map(drop)?,
-        Fault::Hang => docker(&["pause", c]).map(drop)?,
-        Fault::Resume => docker(&["unpause", c]).map(drop)?,
-        Fault::Reboot => docker(&["restart", "-t", "5", c]).map(drop)?,
-        Fault::Start => docker(&["start", c]).map(drop)?,
-        Fault::UnplugHeartbeat => unplug(c, &lab.heartbeat_network, n.heartbeat_addr)?,
-        Fault::UnplugAll => {
-            for (network, addr) in [
-                (&lab.heartbeat_network, n.heartbeat_addr),
-                (&lab.service_network, n.service_addr),
-            ] {
-                if connected(network)? {
-                    unplug(c, network, addr)?;
-                }
-            }
-        }
-        Fault::Plug => {
-            for (network, addr, iface) in [
-                (&lab.service_network, n.service_addr, &n.service_iface),
-                (&lab.heartbeat_network, n.heartbeat_addr, &n.heartbeat_iface),
-            ] {
-                if !connected(network)? {
-                    docker(&["network", "connect", "--ip", &addr.to_string(), network, c])?;
-                    // Docker names a reconnected interface eth2, eth3…; a real cable plugged
-                    // back keeps its name, and ha.cf and haresources name it.
-                    let (code, out) = docker::exec(c, &rename_script(addr, iface))?;
-                    if code != 0 {
-                        return Err(LabError::Fault(format!(
-                            "{node}: naming the reconnected interface {iface}: {out}"
-                        )));
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
+/// The init system a lab node boots with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Flavor {
+    /// systemd as PID 1.
+    Systemd,
+    /// sysvinit-core as PID 1 (tests the update-rc.d path).
+    Sysvinit,
 }
 
 #[cfg(test)]

@@ -3,16 +3,18 @@
 //! directory), with strict undefined so a typo in a template is an error, not an empty line.
 //! After rendering it proves the guarantees Heartbeat relies on: haresources and authkeys
 //! byte-identical on every node, ha.cf differing only in its ucast lines, udpport before every
-//! media line, node lines equal to the cluster's node names.
+//! media line, node lines equal to the cluster's node names. The other files a node gets —
+//! the sysctl drop-in, the agent's unit or init script, its manual page — come from `system`,
+//! so every file `apply` installs is produced here.
+
+pub mod system;
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use minijinja::{Environment, UndefinedBehavior, context};
 
-use crate::config::heartbeat::authkeys::AuthMethod;
+use crate::config::ha::AuthMethod;
 use crate::config::inventory::Cluster;
 use crate::config::inventory::cluster::Media;
 use crate::config::inventory::secrets::Secret;
@@ -39,6 +41,8 @@ pub struct RenderedFile {
     pub mode: u32,
     /// Contains a secret: never print `content` (diffs redact it).
     pub secret: bool,
+    /// The agent reads it only at start, so a change restarts the agent.
+    pub restarts_agent: bool,
 }
 
 impl std::fmt::Debug for RenderedFile {
@@ -221,24 +225,28 @@ impl Renderer {
                         content: render("ha.cf.j2")?,
                         mode: 0o644,
                         secret: false,
+                        restarts_agent: true,
                     },
                     RenderedFile {
                         path: "etc/ha.d/haresources",
                         content: render("haresources.j2")?,
                         mode: 0o644,
                         secret: false,
+                        restarts_agent: true,
                     },
                     RenderedFile {
                         path: "etc/ha.d/authkeys",
                         content: render("authkeys.j2")?,
                         mode: 0o600,
                         secret: true,
+                        restarts_agent: true,
                     },
                     RenderedFile {
                         path: "etc/ha.d/hadeploy-agent.cf",
                         content: render("hadeploy-agent.cf.j2")?,
                         mode: 0o644,
                         secret: false,
+                        restarts_agent: true,
                     },
                 ],
             });
@@ -334,31 +342,14 @@ pub fn write_tree(out: &Path, nodes: &[RenderedNode]) -> Result<Vec<PathBuf>, Re
     for node in nodes {
         for file in &node.files {
             let path = out.join(&node.node_name).join(file.path);
-            write_atomic(&path, file.content.as_bytes(), file.mode).map_err(|source| {
-                RenderError::Write {
+            crate::files::write_atomic(&path, file.content.as_bytes(), file.mode).map_err(
+                |source| RenderError::Write {
                     path: path.clone(),
                     source,
-                }
-            })?;
+                },
+            )?;
             written.push(path);
         }
     }
     Ok(written)
-}
-
-/// Temp file in the same directory with the final mode from creation, fsync, rename: readers
-/// see the old file or the new one, and a secret is never briefly world-readable.
-pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".hadeploy-")
-        .permissions(fs::Permissions::from_mode(mode))
-        .tempfile_in(dir)?;
-    tmp.write_all(content)?;
-    tmp.as_file().sync_all()?;
-    // The umask may have narrowed the mode at creation; set it exactly.
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }

@@ -101,14 +101,6 @@ pub struct Upload<'a> {
     pub keep_backup: bool,
 }
 
-pub fn sha1_hex(data: &[u8]) -> String {
-    use sha1::{Digest, Sha1};
-    Sha1::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// Quotes a word for POSIX sh.
 pub fn shell_quote(word: &str) -> String {
     if !word.is_empty()
@@ -140,7 +132,7 @@ if [ "$sum" != {sha1} ]; then echo "{path}: checksum mismatch after transfer ($s
 "#,
             len = f.content.len(),
             mode = f.mode,
-            sha1 = sha1_hex(f.content),
+            sha1 = crate::files::sha1_hex(f.content),
             path = f.path.replace(['"', '\\', '$', '`'], "_"),
         ));
     }
@@ -169,10 +161,5 @@ mod tests {
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");
         assert_eq!(shell_quote("$(reboot)"), "'$(reboot)'");
-    }
-
-    #[test]
-    fn sha1_matches_coreutils() {
-        assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
     }
 }

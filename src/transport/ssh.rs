@@ -65,7 +65,7 @@ fn reuse_dir() -> Option<PathBuf> {
 
 /// The link naming a master: a digest of every setting that shapes the connection.
 fn reuse_key(connection: &Connection, options: &SshOptions) -> String {
-    crate::transport::sha1_hex(
+    crate::files::sha1_hex(
         format!(
             "{:?}|{}|{}|{:?}|{:?}|{:?}|{}",
             connection.user,

@@ -7,27 +7,7 @@ use std::fmt;
 use std::path::Path;
 
 use super::{ConfigError, Location};
-
-/// Digest used by one authkeys entry (a Heartbeat "HBauth" plugin).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum AuthMethod {
-    /// Unkeyed CRC-32; only for physically private links.
-    Crc,
-    /// HMAC-MD5.
-    Md5,
-    /// HMAC-SHA1.
-    Sha1,
-}
-
-impl AuthMethod {
-    pub fn name(self) -> &'static str {
-        match self {
-            AuthMethod::Crc => "crc",
-            AuthMethod::Md5 => "md5",
-            AuthMethod::Sha1 => "sha1",
-        }
-    }
-}
+use crate::config::ha::AuthMethod;
 
 /// One `N method [secret]` line. `secret` is empty for crc.
 #[derive(Clone, PartialEq, Eq)]

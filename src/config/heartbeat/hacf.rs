@@ -9,37 +9,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use super::{ConfigError, Location, Warning};
-use crate::config::duration::HbDuration;
-
-/// One heartbeat medium.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Medium {
-    Ucast {
-        iface: String,
-        peer: Ipv4Addr,
-        port: u16,
-    },
-    Bcast {
-        iface: String,
-        port: u16,
-    },
-    Mcast {
-        iface: String,
-        group: Ipv4Addr,
-        port: u16,
-        ttl: u8,
-        loopback: bool,
-    },
-}
-
-pub use crate::config::inventory::cluster::AutoFailback;
-
-/// `msgfmt`: whether messages also carry the classic `auth` field inside the body.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MsgFormat {
-    Classic,
-    Netstring,
-}
+use crate::config::ha::{AutoFailback, HbDuration, Medium, MsgFormat};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HaCf {

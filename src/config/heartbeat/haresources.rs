@@ -1,4 +1,4 @@
-//! /etc/ha.d/haresources as ResourceManager reads it (PROTOCOL.md §5.1): one group per line —
+//! /etc/ha.d/haresources as ResourceManager reads it (docs/protocol.md §5.1): one group per line —
 //! the preferred node, then resources started left to right — with `#` comments, `\`
 //! continuations and `::` between a resource and its arguments. A bare dotted quad is an
 //! `IPaddr` resource; `IPaddr`/`IPaddr2` take `ip[/cidr[/nic[/broadcast]]]`, where a numeric

@@ -5,14 +5,13 @@
 pub mod cluster;
 pub mod diag;
 pub mod layout;
-pub mod net;
 pub mod secrets;
 pub mod yaml;
 
 use std::path::{Path, PathBuf};
 
 pub use cluster::{
-    AutoFailback, Cluster, ClusterNode, Connection, Media, ResourceSpec, SecretSource, Vip, VipKind,
+    Cluster, ClusterNode, Connection, Media, ResourceSpec, SecretSource, Vip, VipKind,
 };
 pub use diag::{Diagnostic, Diagnostics, Severity};
 

@@ -6,14 +6,12 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use super::auth::MsgFmt;
 use super::daemon::{GroupSpec, ResourceCheck, Settings};
 use super::executor::{Executor, Step, Timeouts};
 use super::membership::Timers;
-use super::resources::Failback;
 use super::script::Lookup;
 use super::vip::VipSpec;
-use crate::config::heartbeat::hacf::{AutoFailback, Medium, MsgFormat};
+use crate::config::ha::Medium;
 use crate::config::heartbeat::haresources::{AddressAgent, Resource};
 use crate::config::heartbeat::{ConfigError, HeartbeatConfig, Location, Warning, authkeys};
 
@@ -114,19 +112,12 @@ pub fn load(
             initdead: hacf.initdead.as_std(),
         },
         keys: config.authkeys.clone(),
-        msgfmt: match hacf.msgfmt {
-            MsgFormat::Classic => MsgFmt::Classic,
-            MsgFormat::Netstring => MsgFmt::Netstring,
-        },
+        msgfmt: hacf.msgfmt,
         hopfudge: u32::from(hacf.hopfudge),
         realtime: hacf.realtime,
         resource_check: agent_settings(config_dir)?,
         groups: groups(&config),
-        failback: match hacf.auto_failback {
-            AutoFailback::On => Failback::On,
-            AutoFailback::Off => Failback::Off,
-            AutoFailback::Legacy => Failback::Legacy,
-        },
+        failback: hacf.auto_failback,
         executor: executor(config_dir),
         state_dir: state_dir.to_path_buf(),
     };
@@ -179,7 +170,7 @@ pub fn agent_settings(config_dir: &Path) -> Result<Option<ResourceCheck>, Config
         let value = value.ok_or_else(|| err(format!("`{key}` needs a value")))?;
         match key {
             "resource_check" => {
-                let d = crate::config::duration::HbDuration::parse(value)
+                let d = crate::config::ha::duration::HbDuration::parse(value)
                     .map_err(|e| err(format!("resource_check `{value}`: {e}")))?
                     .as_std();
                 if !d.is_zero() && d < std::time::Duration::from_millis(100) {
@@ -219,7 +210,7 @@ pub fn make_realtime() -> std::io::Result<()> {
     }
 }
 
-fn millis(d: crate::config::duration::HbDuration) -> String {
+fn millis(d: crate::config::ha::duration::HbDuration) -> String {
     format!("{} ms", d.as_millis())
 }
 

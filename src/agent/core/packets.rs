@@ -1,0 +1,262 @@
+//! The packet layer of the protocol core: a received datagram decoded, authenticated,
+//! checked against the sender's sequence numbers and generation (docs/protocol.md §3), parsed
+//! into its [`Kind`] and dispatched, and the retransmission requests and answers that fill
+//! gaps. What a message means for membership and resources is decided by `membership` and
+//! `resources`.
+
+use std::time::Instant;
+
+use super::message::{self, Kind};
+use super::{Effect, Node, REXMIT_DELAY};
+use crate::agent::auth;
+use crate::agent::membership::NodeStatus;
+use crate::agent::seqtrack::Verdict;
+use crate::agent::wire;
+
+impl Node {
+    /// One datagram from a heartbeat link (`link`: the interface it arrived on; `from`: its
+    /// source, for log lines).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        link: &str,
+        from: std::net::SocketAddr,
+        data: &[u8],
+    ) {
+        self.counters.packets_in += 1;
+        let datagram = match wire::decode(data) {
+            Ok(d) => d,
+            Err(e) => {
+                self.counters.bad_packets += 1;
+                self.bad_packet("malformed", now, || format!("from {from}: {e}"));
+                return;
+            }
+        };
+        if !auth::verify(&datagram, &self.config.keys).is_ok() {
+            self.counters.bad_auth += 1;
+            self.bad_packet("authentication failed", now, || format!("from {from}"));
+            return;
+        }
+        let message = datagram.message;
+        let (Some(kind), Some(src)) = (message.msg_type(), message.src()) else {
+            self.counters.bad_packets += 1;
+            self.bad_packet("missing t or src", now, || format!("from {from}"));
+            return;
+        };
+        let kind = kind.to_string();
+        let src = src.to_ascii_lowercase();
+        if message.ts().is_none_or(|ts| ts == 0) {
+            self.counters.bad_packets += 1;
+            self.bad_packet("missing ts", now, || format!("from {src}"));
+            return;
+        }
+        if src == self.config.node {
+            // Our own datagram looped back (own address in the ucast list): harmless.
+            return;
+        }
+        if !self.config.nodes.contains(&src) {
+            self.counters.unknown_node += 1;
+            self.bad_packet("unknown node", now, || format!("`{src}` from {from}"));
+            return;
+        }
+        if let Some(uuid) = message.srcuuid() {
+            self.peers_uuid.insert(src.clone(), uuid);
+        }
+        let generation = message.hg().unwrap_or(0);
+        let control = message::is_control(&kind);
+        let is_status = kind == "status";
+        let mut deliver = true;
+        if !control {
+            let Some(seq) = message.seq().filter(|s| *s > 0) else {
+                self.counters.bad_packets += 1;
+                self.bad_packet("missing seq", now, || format!("{kind} from {src}"));
+                return;
+            };
+            let verdict = self
+                .trackers
+                .entry(src.clone())
+                .or_default()
+                .observe(generation, seq, is_status);
+            match &verdict {
+                Verdict::Replay => {
+                    self.counters.replays += 1;
+                    self.bad_packet("replay of an older generation", now, || {
+                        format!("from {src}")
+                    });
+                    return;
+                }
+                Verdict::Duplicate => self.counters.duplicates += 1,
+                Verdict::AcceptWithGap { missing } => {
+                    for m in missing {
+                        let at = now + self.random_rexmit_delay();
+                        self.rexmit_due.insert((src.clone(), *m), at);
+                    }
+                }
+                Verdict::Recovered => {
+                    self.rexmit_due.remove(&(src.clone(), seq));
+                }
+                Verdict::Restarted => {
+                    self.rexmit_due.retain(|(peer, _), _| *peer != src);
+                }
+                _ => {}
+            }
+            deliver = verdict.delivers();
+            if deliver
+                && seq % 10 == self.ack_trigger
+                && self.trackers[&src].missing().next().is_none()
+            {
+                self.send(
+                    vec![
+                        ("t".into(), "NS_ackmsg".into()),
+                        ("dest".into(), src.clone()),
+                        ("ackseq".into(), format!("{seq:x}")),
+                    ],
+                    now,
+                );
+            }
+        }
+        // Status words and deadtime count for membership; any packet proves the link.
+        let kind = Kind::parse(&kind, &message);
+        let status = match &kind {
+            Kind::Status {
+                status: Some(st),
+                deadtime,
+            } if deliver => Some((*st, *deadtime)),
+            _ => None,
+        };
+        let changes = self.membership.heard(&src, link, generation, status, now);
+        self.on_membership(changes, now);
+        if !deliver {
+            return;
+        }
+        if let Some(dest) = message.dest()
+            && !dest.eq_ignore_ascii_case(&self.config.node)
+        {
+            return;
+        }
+        self.dispatch(kind, &src, generation, now);
+    }
+
+    fn dispatch(&mut self, kind: Kind, src: &str, generation: u64, now: Instant) {
+        let outputs = match kind {
+            Kind::Shutdone => {
+                self.log(6, format!("received shutdown notice from {src}"));
+                let changes = self.membership.shutdown_notice(src, generation);
+                self.on_membership(changes, now);
+                Vec::new()
+            }
+            Kind::Starting => self.resources.peer_starting(src),
+            Kind::Resource {
+                hold: Some(hold),
+                stable,
+                info,
+            } => self
+                .resources
+                .peer_resource(src, hold, stable, info.as_deref(), now),
+            Kind::AskResources {
+                hold: Some(hold),
+                info: Some(info),
+            } => self.resources.peer_ask(src, hold, &info, now),
+            Kind::Takeover { hold: Some(hold) } => self.resources.peer_takeover(src, hold, now),
+            Kind::ReqNodes => {
+                let nodelist: String = self.config.nodes.iter().map(|n| format!("{n} ")).collect();
+                self.send(
+                    vec![
+                        ("dest".into(), src.into()),
+                        ("t".into(), "repnodes".into()),
+                        ("nodelist".into(), nodelist),
+                        ("delnodelist".into(), " ".into()),
+                    ],
+                    now,
+                );
+                Vec::new()
+            }
+            Kind::Rexmit {
+                first: Some(first),
+                last: Some(last),
+            } => {
+                self.answer_rexmit(src, first, last, now);
+                Vec::new()
+            }
+            Kind::NakRexmit { first: Some(seq) } => {
+                self.log(4, format!("irretrievably lost packet {seq} from {src}"));
+                if let Some(t) = self.trackers.get_mut(src) {
+                    t.forget(seq);
+                }
+                self.rexmit_due.remove(&(src.to_string(), seq));
+                Vec::new()
+            }
+            Kind::Stonith {
+                node: Some(node),
+                result: Some(result),
+            } => {
+                self.log(6, format!("{src} reports fencing of {node}: {result}"));
+                Vec::new()
+            }
+            // Status was handled above; the rest is incomplete or not ours to act on.
+            _ => Vec::new(),
+        };
+        self.apply(outputs, now);
+    }
+
+    fn answer_rexmit(&mut self, src: &str, first: u64, last: u64, now: Instant) {
+        // At most 50 per request, as the real daemon.
+        for seq in first..=last.min(first.saturating_add(49)) {
+            let stored = self
+                .history
+                .iter()
+                .find(|(s, _)| *s == seq)
+                .map(|(_, d)| d.clone());
+            match stored {
+                Some(datagram) => {
+                    self.counters.rexmit_sent += 1;
+                    self.counters.packets_out += 1;
+                    self.effects.push(Effect::Transmit(datagram));
+                }
+                None => self.send(
+                    vec![
+                        ("t".into(), "NS_nak_rexmit".into()),
+                        ("firstseq".into(), format!("{seq:x}")),
+                        ("dest".into(), src.into()),
+                        ("info".into(), "not in history".into()),
+                    ],
+                    now,
+                ),
+            }
+        }
+    }
+
+    pub(super) fn request_rexmits(&mut self, now: Instant) {
+        let due: Vec<(String, u64)> = self
+            .rexmit_due
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for (peer, seq) in due {
+            let alive = self
+                .membership
+                .status(&peer)
+                .is_some_and(NodeStatus::is_alive);
+            let still_missing = self
+                .trackers
+                .get(&peer)
+                .is_some_and(|t| t.missing().any(|m| m == seq));
+            if !alive || !still_missing {
+                self.rexmit_due.remove(&(peer, seq));
+                continue;
+            }
+            self.counters.rexmit_requested += 1;
+            self.send(
+                vec![
+                    ("t".into(), "NS_rexmit".into()),
+                    ("dest".into(), peer.clone()),
+                    ("firstseq".into(), seq.to_string()),
+                    ("lastseq".into(), seq.to_string()),
+                ],
+                now,
+            );
+            self.rexmit_due.insert((peer, seq), now + REXMIT_DELAY);
+        }
+    }
+}

@@ -1,0 +1,662 @@
+//! A deterministic cluster simulator for the protocol core: 2–5 [`Node`]s on in-memory links
+//! with a simulated clock, seeded loss, delay, duplication and reordering, partitions (one
+//! link, one node, asymmetric), crashes and restarts with a new generation, graceful stops and
+//! standby/takeover requests; resource work completes after a simulated delay and is recorded
+//! as what would run on each node. Properties are checked on every seed; a failing seed panics
+//! with its event trace, and is then kept in `REGRESSIONS`.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use super::{Config, Control, Effect, Finished, Identity, Node, Work};
+use crate::agent::membership::{NodeStatus, Timers};
+use crate::agent::resources::{Group, GroupSet};
+use crate::config::ha::{AutoFailback, MsgFormat};
+use crate::config::heartbeat::authkeys;
+
+const KEEPALIVE: Duration = Duration::from_millis(100);
+const DEADTIME: Duration = Duration::from_millis(500);
+/// Longest one-way delay on a link; reordering comes from the spread.
+const MAX_DELAY: Duration = Duration::from_millis(20);
+/// How long resource work takes.
+const WORK: (u64, u64) = (5, 60);
+
+/// Seeds that once failed, replayed first on every run.
+const REGRESSIONS: &[u64] = &[];
+
+fn timers() -> Timers {
+    Timers {
+        keepalive: KEEPALIVE,
+        warntime: Duration::from_millis(300),
+        deadtime: DEADTIME,
+        initdead: DEADTIME * 2,
+    }
+}
+
+fn name(i: usize) -> String {
+    format!("node{}", i + 1)
+}
+
+/// What runs on a simulated node: the groups whose listeners and VIPs are up.
+#[derive(Default)]
+struct Host {
+    node: Option<Node>,
+    generation: u64,
+    /// Groups whose resources run here.
+    running: GroupSet,
+    /// Work queued on the node, carried out one at a time as the real shell does.
+    queue: Vec<Work>,
+    busy_until: Option<Instant>,
+    /// A stopped agent (graceful exit) stays down until restarted; so does a crashed one.
+    down_since: Option<Instant>,
+    up_since: Option<Instant>,
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Packet {
+    at: Instant,
+    order: u64,
+    from: usize,
+    to: usize,
+    data: Vec<u8>,
+}
+
+struct Sim {
+    start: Instant,
+    now: Instant,
+    rng: StdRng,
+    hosts: Vec<Host>,
+    config: Config,
+    net: BinaryHeap<Reverse<Packet>>,
+    order: u64,
+    /// Directed links that drop everything: (from, to).
+    cut: BTreeSet<(usize, usize)>,
+    loss: f64,
+    duplicate: f64,
+    /// Since when each directed link has been clean (no cut, no loss): a peer may only be
+    /// declared dead over a link that was disturbed, or because it really is down.
+    clean_since: BTreeMap<(usize, usize), Instant>,
+    trace: Vec<String>,
+    failures: Vec<String>,
+}
+
+impl Sim {
+    fn new(seed: u64, nodes: usize, failback: AutoFailback, groups: usize) -> Sim {
+        let start = Instant::now();
+        let keys = authkeys::parse("auth 1\n1 crc\n", std::path::Path::new("authkeys"))
+            .expect("crc authkeys");
+        let config = Config {
+            node: String::new(),
+            nodes: (0..nodes).map(name).collect(),
+            timers: timers(),
+            keys,
+            msgfmt: MsgFormat::Netstring,
+            hopfudge: 1,
+            resource_check: None,
+            groups: (0..groups)
+                .map(|g| Group {
+                    name: format!("10.0.0.{}", 100 + g),
+                    home: name(g % nodes),
+                })
+                .collect(),
+            failback,
+        };
+        let mut sim = Sim {
+            start,
+            now: start,
+            rng: StdRng::seed_from_u64(seed),
+            hosts: (0..nodes).map(|_| Host::default()).collect(),
+            config,
+            net: BinaryHeap::new(),
+            order: 0,
+            cut: BTreeSet::new(),
+            loss: 0.0,
+            duplicate: 0.0,
+            clean_since: BTreeMap::new(),
+            trace: Vec::new(),
+            failures: Vec::new(),
+        };
+        for i in 0..nodes {
+            for j in 0..nodes {
+                sim.clean_since.insert((i, j), start);
+            }
+        }
+        for i in 0..nodes {
+            sim.boot(i);
+        }
+        sim
+    }
+
+    fn t(&self) -> u128 {
+        self.now.duration_since(self.start).as_millis()
+    }
+
+    fn note(&mut self, text: String) {
+        let line = format!("{:>6} {text}", self.t());
+        self.trace.push(line);
+    }
+
+    fn boot(&mut self, i: usize) {
+        let host = &mut self.hosts[i];
+        host.generation += 1;
+        // The agent stops its groups at start-up: nothing runs until the negotiation says so.
+        host.running.clear();
+        host.queue.clear();
+        host.busy_until = None;
+        host.down_since = None;
+        host.up_since = Some(self.now);
+        let config = Config {
+            node: name(i),
+            ..self.config.clone()
+        };
+        let identity = Identity {
+            uuid: [i as u8 + 1; 16],
+            generation: host.generation,
+            unix_ms: 1_700_000_000_000,
+            seed: self.rng.random(),
+        };
+        host.node = Some(Node::new(config, identity, self.now));
+        let generation = host.generation;
+        self.note(format!("{} boots (generation {generation})", name(i)));
+        self.drain(i);
+    }
+
+    fn crash(&mut self, i: usize) {
+        let host = &mut self.hosts[i];
+        if host.node.take().is_none() {
+            return;
+        }
+        host.running.clear();
+        host.queue.clear();
+        host.busy_until = None;
+        host.down_since = Some(self.now);
+        host.up_since = None;
+        self.note(format!("{} crashes", name(i)));
+    }
+
+    /// Carries out what node `i` asked for.
+    fn drain(&mut self, i: usize) {
+        let Some(node) = self.hosts[i].node.as_mut() else {
+            return;
+        };
+        for effect in node.take_effects() {
+            match effect {
+                Effect::Transmit(data) => self.transmit(i, data),
+                Effect::Work(work) => {
+                    self.note(format!("{} work {work:?}", name(i)));
+                    self.hosts[i].queue.push(work);
+                }
+                Effect::Log { priority, text } => {
+                    if text.contains("→ dead") && !text.contains("shutdown notice") {
+                        self.on_declared_dead(i, &text);
+                    }
+                    self.note(format!("{} <{priority}> {text}", name(i)));
+                }
+                Effect::Exit => {
+                    let running = self.hosts[i].running.clone();
+                    if !running.is_empty() {
+                        self.failures
+                            .push(format!("{} left still running {running:?}", name(i)));
+                    }
+                    self.crash(i);
+                    self.note(format!("{} exited", name(i)));
+                }
+            }
+        }
+    }
+
+    fn transmit(&mut self, from: usize, data: Vec<u8>) {
+        for to in 0..self.hosts.len() {
+            if to == from || self.cut.contains(&(from, to)) || self.rng.random_bool(self.loss) {
+                continue;
+            }
+            let copies = if self.rng.random_bool(self.duplicate) {
+                2
+            } else {
+                1
+            };
+            for _ in 0..copies {
+                let delay = Duration::from_micros(
+                    self.rng.random_range(200..=MAX_DELAY.as_micros() as u64),
+                );
+                self.order += 1;
+                self.net.push(Reverse(Packet {
+                    at: self.now + delay,
+                    order: self.order,
+                    from,
+                    to,
+                    data: data.clone(),
+                }));
+            }
+        }
+    }
+
+    /// A node said a peer is dead: wrong if the peer is up and the link from it was clean for
+    /// longer than a death window.
+    fn on_declared_dead(&mut self, by: usize, text: &str) {
+        let Some(peer) =
+            (0..self.hosts.len()).find(|&p| text.starts_with(&format!("node {}:", name(p))))
+        else {
+            return;
+        };
+        let host = &self.hosts[peer];
+        let window = DEADTIME + KEEPALIVE + MAX_DELAY * 2;
+        let up_long = host
+            .up_since
+            .is_some_and(|t| self.now.duration_since(t) > window * 2);
+        let clean = self.clean_since[&(peer, by)];
+        if host.node.is_some()
+            && up_long
+            && self.now.duration_since(clean) > window
+            && self.loss == 0.0
+        {
+            self.failures.push(format!(
+                "{} declared {} dead at {} ms though it is up and its link was clean",
+                name(by),
+                name(peer),
+                self.t()
+            ));
+        }
+    }
+
+    fn set_cut(&mut self, from: usize, to: usize, cut: bool) {
+        if cut {
+            self.cut.insert((from, to));
+        } else {
+            self.cut.remove(&(from, to));
+        }
+        self.clean_since.insert((from, to), self.now);
+    }
+
+    fn next_event(&self) -> Option<Instant> {
+        let timers = self
+            .hosts
+            .iter()
+            .filter_map(|h| h.node.as_ref().map(Node::poll_timeout));
+        let work = self.hosts.iter().filter_map(|h| h.busy_until);
+        let packet = self.net.peek().map(|Reverse(p)| p.at);
+        timers.chain(work).chain(packet).min()
+    }
+
+    /// Runs everything due up to `until`.
+    fn run_until(&mut self, until: Instant) {
+        let mut steps_at_this_instant = 0;
+        while let Some(at) = self.next_event().filter(|at| *at <= until) {
+            if at > self.now {
+                self.now = at;
+                steps_at_this_instant = 0;
+            }
+            steps_at_this_instant += 1;
+            if steps_at_this_instant > 1000 {
+                let due: Vec<String> = self
+                    .hosts
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, h)| {
+                        h.node.as_ref().map(|n| {
+                            format!(
+                                "{}: {:?}",
+                                name(i),
+                                n.poll_timeout().saturating_duration_since(self.start)
+                            )
+                        })
+                    })
+                    .collect();
+                self.failures
+                    .push(format!("time stands still at {} ms: {due:?}", self.t()));
+                return;
+            }
+            self.step();
+        }
+        self.now = until;
+    }
+
+    fn step(&mut self) {
+        let now = self.now;
+        while let Some(Reverse(p)) = self.net.peek()
+            && p.at <= now
+        {
+            let Reverse(p) = self.net.pop().expect("peeked");
+            if let Some(node) = self.hosts[p.to].node.as_mut() {
+                let from = SocketAddr::from(([10, 0, 1, p.from as u8 + 1], 694));
+                node.handle_datagram(now, "eth1", from, &p.data);
+                self.drain(p.to);
+            }
+        }
+        for i in 0..self.hosts.len() {
+            self.work(i);
+            if let Some(node) = self.hosts[i].node.as_mut()
+                && node.poll_timeout() <= now
+            {
+                node.handle_timeout(now);
+                self.drain(i);
+            }
+        }
+    }
+
+    /// Starts or finishes node `i`'s resource work.
+    fn work(&mut self, i: usize) {
+        let now = self.now;
+        let host = &mut self.hosts[i];
+        if host.node.is_none() {
+            return;
+        }
+        match host.busy_until {
+            Some(at) if at > now => return,
+            Some(_) => {
+                host.busy_until = None;
+                let work = host.queue.remove(0);
+                let finished = match work {
+                    Work::Acquire(groups) => {
+                        host.running.extend(groups.iter().copied());
+                        Some(Finished::Acquired(groups))
+                    }
+                    Work::Release(groups) => {
+                        host.running.retain(|g| !groups.contains(g));
+                        Some(Finished::Released(groups))
+                    }
+                    Work::Prestart(groups) => {
+                        host.running.extend(groups.iter().copied());
+                        Some(Finished::Prestarted)
+                    }
+                    Work::StopPrestarted(groups) => {
+                        // Only what the node does not hold by now: the real shell stops the
+                        // prestarted listeners, and the executor never stops a held group.
+                        let held = host
+                            .node
+                            .as_ref()
+                            .map(|n| n.resources().held().clone())
+                            .unwrap_or_default();
+                        host.running
+                            .retain(|g| !groups.contains(g) || held.contains(g));
+                        None
+                    }
+                    Work::Reannounce(_) => None,
+                    Work::Check(groups) => Some(Finished::Checked(
+                        groups
+                            .iter()
+                            .map(|&g| (g, host.running.contains(&g)))
+                            .collect(),
+                    )),
+                };
+                if let Some(finished) = finished {
+                    let node = host.node.as_mut().expect("checked above");
+                    node.handle_finished(now, finished);
+                    self.drain(i);
+                }
+            }
+            None => {}
+        }
+        let host = &mut self.hosts[i];
+        if host.busy_until.is_none() && !host.queue.is_empty() {
+            host.busy_until =
+                Some(now + Duration::from_millis(self.rng.random_range(WORK.0..=WORK.1)));
+        }
+    }
+
+    fn live(&self) -> Vec<usize> {
+        (0..self.hosts.len())
+            .filter(|&i| self.hosts[i].node.is_some())
+            .collect()
+    }
+
+    /// After every fault healed and the cluster had time to settle.
+    fn check_settled(&mut self) {
+        let live = self.live();
+        for g in 0..self.config.groups.len() {
+            let holders: Vec<usize> = live
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    self.hosts[i]
+                        .node
+                        .as_ref()
+                        .is_some_and(|n| n.resources().held().contains(&g))
+                })
+                .collect();
+            if holders.len() != 1 {
+                self.failures
+                    .push(format!("group {g} held by {holders:?} once settled"));
+            }
+            for &i in &live {
+                let held = holders.contains(&i);
+                let running = self.hosts[i].running.contains(&g);
+                if held != running {
+                    self.failures.push(format!(
+                        "group {g} on {}: held {held}, resources running {running}",
+                        name(i)
+                    ));
+                }
+            }
+        }
+        for &i in &live {
+            let node = self.hosts[i].node.as_ref().expect("live");
+            for &j in &live {
+                if i != j && node.membership().status(&name(j)) != Some(NodeStatus::Active) {
+                    let seen = node.membership().status(&name(j));
+                    self.failures.push(format!(
+                        "{} sees {} as {seen:?} once settled",
+                        name(i),
+                        name(j)
+                    ));
+                }
+            }
+        }
+    }
+
+    fn fail_if_any(&self, seed: u64) {
+        if !self.failures.is_empty() {
+            panic!(
+                "seed {seed}: {}\n--- trace ---\n{}",
+                self.failures.join("\n"),
+                self.trace.join("\n")
+            );
+        }
+    }
+}
+
+/// One seeded scenario: a cluster of 2–5 nodes, a few faults in the first seconds, then every
+/// fault healed and every node up, and the properties checked once it settled.
+fn scenario(seed: u64) {
+    let mut pick = StdRng::seed_from_u64(seed ^ 0x5eed);
+    let nodes = pick.random_range(2..=5);
+    let failback = if pick.random_bool(0.5) {
+        AutoFailback::On
+    } else {
+        AutoFailback::Off
+    };
+    let groups = pick.random_range(1..=2);
+    let mut sim = Sim::new(seed, nodes, failback, groups);
+    let lossy = pick.random_bool(0.2);
+    sim.duplicate = if pick.random_bool(0.3) { 0.05 } else { 0.0 };
+    // Let the cluster form first.
+    sim.run_until(sim.start + DEADTIME * 4);
+    sim.check_settled();
+    let mut down: BTreeMap<usize, Instant> = BTreeMap::new();
+    for _ in 0..pick.random_range(1..=4) {
+        let i = pick.random_range(0..nodes);
+        let fault = pick.random_range(0..7);
+        match fault {
+            0 => {
+                sim.crash(i);
+                down.insert(i, sim.now);
+            }
+            1 if sim.hosts[i].node.is_some() => {
+                sim.note(format!("{} asked to stop (SIGTERM)", name(i)));
+                sim.hosts[i]
+                    .node
+                    .as_mut()
+                    .expect("live")
+                    .handle_shutdown(sim.now);
+                sim.drain(i);
+            }
+            2 => {
+                sim.note(format!("{} isolated", name(i)));
+                for j in 0..nodes {
+                    if j != i {
+                        sim.set_cut(i, j, true);
+                        sim.set_cut(j, i, true);
+                    }
+                }
+            }
+            3 => {
+                let j = (i + 1) % nodes;
+                sim.note(format!("link {} → {} cut (asymmetric)", name(i), name(j)));
+                sim.set_cut(i, j, true);
+            }
+            4 if sim.hosts[i].node.is_some() => {
+                sim.note(format!("{} standby", name(i)));
+                let _ = sim.hosts[i]
+                    .node
+                    .as_mut()
+                    .expect("live")
+                    .handle_control(sim.now, Control::Standby);
+                sim.drain(i);
+            }
+            5 if sim.hosts[i].node.is_some() => {
+                sim.note(format!("{} takeover", name(i)));
+                let _ = sim.hosts[i]
+                    .node
+                    .as_mut()
+                    .expect("live")
+                    .handle_control(sim.now, Control::Takeover);
+                sim.drain(i);
+            }
+            _ if lossy => {
+                sim.note("10% loss everywhere".into());
+                sim.loss = 0.1;
+            }
+            _ => {}
+        }
+        let gap = Duration::from_millis(pick.random_range(50..1500));
+        sim.run_until(sim.now + gap);
+    }
+    // A crashed node is declared dead by every live peer within its death window.
+    for (&i, &at) in &down {
+        let late = sim.now.duration_since(at) > DEADTIME + KEEPALIVE * 2 + MAX_DELAY * 2;
+        for j in sim.live() {
+            let seen = sim.hosts[j]
+                .node
+                .as_ref()
+                .and_then(|n| n.membership().status(&name(i)));
+            let connected = !sim.cut.contains(&(j, i)) && !sim.cut.contains(&(i, j));
+            if late && connected && sim.hosts[i].node.is_none() && seen != Some(NodeStatus::Dead) {
+                sim.failures.push(format!(
+                    "{} still sees crashed {} as {seen:?}",
+                    name(j),
+                    name(i)
+                ));
+            }
+        }
+    }
+    // Heal everything, bring every node back, and let it settle.
+    sim.note("heal: links restored, loss off, every node up".into());
+    sim.loss = 0.0;
+    for (from, to) in std::mem::take(&mut sim.cut) {
+        sim.clean_since.insert((from, to), sim.now);
+    }
+    for i in 0..nodes {
+        if sim.hosts[i].node.is_none() {
+            sim.boot(i);
+        }
+    }
+    sim.run_until(sim.now + DEADTIME * 10);
+    sim.check_settled();
+    sim.fail_if_any(seed);
+}
+
+/// `HADEPLOY_SIM_SEED=N cargo test --lib one_scenario` replays one seed (default 0).
+#[test]
+fn one_scenario() {
+    let seed = std::env::var("HADEPLOY_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    scenario(seed.unwrap_or(0));
+}
+
+fn run_seeds(seeds: impl Iterator<Item = u64>) {
+    for seed in REGRESSIONS.iter().copied().chain(seeds) {
+        scenario(seed);
+    }
+}
+
+// Ten thousand seeded scenarios, in four tests so the test runner spreads them over the cores.
+#[test]
+fn simulated_clusters_seeds_0_to_2500() {
+    run_seeds(0..2500);
+}
+
+#[test]
+fn simulated_clusters_seeds_2500_to_5000() {
+    run_seeds(2500..5000);
+}
+
+#[test]
+fn simulated_clusters_seeds_5000_to_7500() {
+    run_seeds(5000..7500);
+}
+
+#[test]
+fn simulated_clusters_seeds_7500_to_10000() {
+    run_seeds(7500..10000);
+}
+
+/// A lost datagram is asked for again and the gap closes.
+#[test]
+fn retransmission_fills_a_gap() {
+    let mut sim = Sim::new(1, 2, AutoFailback::On, 1);
+    sim.run_until(sim.start + DEADTIME * 4);
+    // Drop exactly the next datagram node1 sends to node2.
+    sim.set_cut(0, 1, true);
+    let t = sim.hosts[0].node.as_ref().unwrap().poll_timeout();
+    sim.run_until(t);
+    sim.set_cut(0, 1, false);
+    sim.run_until(sim.now + KEEPALIVE * 10);
+    let n1 = sim.hosts[0].node.as_ref().unwrap();
+    let n2 = sim.hosts[1].node.as_ref().unwrap();
+    assert!(
+        n2.counters().rexmit_requested > 0,
+        "{}",
+        sim.trace.join("\n")
+    );
+    assert!(n1.counters().rexmit_sent > 0, "{}", sim.trace.join("\n"));
+    assert_eq!(n2.trackers["node1"].missing().count(), 0);
+    sim.check_settled();
+    sim.fail_if_any(1);
+}
+
+/// A datagram of an older generation is dropped and counted, and changes nothing.
+#[test]
+fn an_older_generation_is_dropped_and_counted() {
+    let mut sim = Sim::new(2, 2, AutoFailback::On, 1);
+    // Keep one of node1's first-generation datagrams.
+    let old = {
+        let n1 = sim.hosts[0].node.as_mut().unwrap();
+        n1.handle_timeout(n1.poll_timeout());
+        n1.take_effects()
+            .into_iter()
+            .find_map(|e| match e {
+                Effect::Transmit(d) => Some(d),
+                _ => None,
+            })
+            .unwrap()
+    };
+    sim.run_until(sim.start + DEADTIME * 4);
+    sim.crash(0);
+    sim.boot(0);
+    sim.run_until(sim.now + DEADTIME * 4);
+    let before = sim.hosts[1].node.as_ref().unwrap().counters().replays;
+    let now = sim.now;
+    let n2 = sim.hosts[1].node.as_mut().unwrap();
+    n2.handle_datagram(now, "eth1", SocketAddr::from(([10, 0, 1, 1], 694)), &old);
+    assert_eq!(n2.counters().replays, before + 1);
+    sim.drain(1);
+    sim.run_until(sim.now + DEADTIME);
+    sim.check_settled();
+    sim.fail_if_any(2);
+}

@@ -1,0 +1,522 @@
+//! The running agent, the I/O shell around the protocol core (`agent::core::Node`): it owns
+//! the sockets, the timers, the processes and the control socket, feeds the core every input
+//! — datagrams, its timeout, finished resource work, control requests, the shutdown signal —
+//! and carries out the effects it returns: datagrams out on every medium, resource work in
+//! tasks of their own (so heartbeats keep flowing while nginx takes its time to start), log
+//! lines to stderr. It holds no protocol state. `run` takes already-opened media, control
+//! listener and a shutdown future, so tests can drive a daemon without touching /etc or the
+//! real network. The status answer is built in `status`.
+
+mod status;
+
+pub use status::status_table;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::net::UnixListener;
+use tokio::sync::{mpsc, oneshot};
+
+pub use super::control::Counters;
+use super::control::{self, Answer, ControlAnswer, Request};
+pub use super::core::ResourceCheck;
+use super::core::{Config, Control, Effect, Finished, Identity, Node, Work};
+use super::executor::{self, Executor, Step};
+use super::media::{Inbound, Media};
+use super::membership::Timers;
+use super::resources::{Group, GroupSet};
+use super::vip::VipSpec;
+use crate::config::ha::{AutoFailback, MsgFormat};
+use crate::config::heartbeat::authkeys::AuthKeys;
+
+/// One haresources group as the daemon runs it.
+#[derive(Clone, Debug)]
+pub struct GroupSpec {
+    pub home: String,
+    pub steps: Vec<Step>,
+}
+
+/// Everything the daemon needs, already validated.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// This node's name, lower-case.
+    pub node: String,
+    /// Every configured node, this one included, lower-case.
+    pub nodes: Vec<String>,
+    pub timers: Timers,
+    pub keys: AuthKeys,
+    /// `msgfmt`: whether the classic `auth` field travels inside the body too.
+    pub msgfmt: MsgFormat,
+    pub hopfudge: u32,
+    /// ha.cf `realtime`: the binary raises the daemon to SCHED_RR before it starts.
+    pub realtime: bool,
+    /// Status polling of held resources (hadeploy-agent.cf), off when `None`.
+    pub resource_check: Option<ResourceCheck>,
+    pub groups: Vec<GroupSpec>,
+    pub failback: AutoFailback,
+    pub executor: Executor,
+    pub state_dir: PathBuf,
+}
+
+impl Settings {
+    /// What the protocol core needs of these settings.
+    fn protocol(&self) -> Config {
+        Config {
+            node: self.node.clone(),
+            nodes: self.nodes.clone(),
+            timers: self.timers,
+            keys: self.keys.clone(),
+            msgfmt: self.msgfmt,
+            hopfudge: self.hopfudge,
+            resource_check: self.resource_check,
+            groups: self
+                .groups
+                .iter()
+                .map(|g| Group {
+                    name: g.steps.first().map(Step::describe).unwrap_or_default(),
+                    home: g.home.clone(),
+                })
+                .collect(),
+            failback: self.failback,
+        }
+    }
+}
+
+/// Logs to stderr with a syslog priority prefix (`<3>` error … `<6>` info), which journald
+/// and the init script's logger both understand.
+fn log(priority: u8, text: &str) {
+    eprintln!("<{priority}>{text}");
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.lines().next().map(str::to_string))
+        .unwrap_or_else(|| "0.00 0.00 0.00 1/1 1".into())
+}
+
+struct ControlCall {
+    request: Request,
+    reply: oneshot::Sender<Answer>,
+}
+
+/// The shell's own state: the core, the media it transmits on, and how it runs work.
+struct Agent {
+    node: Node,
+    settings: Settings,
+    media: Media,
+    finished_tx: mpsc::Sender<Finished>,
+    /// Held by every task that starts or stops resources, so they never overlap: a giver's
+    /// listeners still stopping after its VIPs went must be down before it starts them again.
+    resource_work: std::sync::Arc<tokio::sync::Mutex<()>>,
+    exit: bool,
+}
+
+impl Agent {
+    /// Carries out what the core asked for since the last input.
+    async fn effects(&mut self) {
+        for effect in self.node.take_effects() {
+            match effect {
+                Effect::Transmit(datagram) => {
+                    self.media.send_all(&datagram).await;
+                }
+                Effect::Work(work) => self.work(work),
+                Effect::Log { priority, text } => log(priority, &text),
+                Effect::Exit => self.exit = true,
+            }
+        }
+    }
+
+    fn steps_of(&self, groups: &GroupSet) -> Vec<(usize, Vec<Step>)> {
+        groups
+            .iter()
+            .map(|&g| (g, self.settings.groups[g].steps.clone()))
+            .collect()
+    }
+
+    /// The VIPs of these groups.
+    fn vips_of(&self, groups: &GroupSet) -> Vec<VipSpec> {
+        groups
+            .iter()
+            .flat_map(|&g| self.settings.groups[g].steps.iter())
+            .filter_map(|s| match s {
+                Step::Vip(spec) => Some(spec.clone()),
+                Step::Script { .. } => None,
+            })
+            .collect()
+    }
+
+    /// Starts one piece of resource work in its own task; what reports back goes through
+    /// `finished_tx` to the loop.
+    fn work(&mut self, work: Work) {
+        let executor = self.settings.executor.clone();
+        let tx = self.finished_tx.clone();
+        let lock = self.resource_work.clone();
+        match work {
+            Work::Acquire(groups) => {
+                let work = self.steps_of(&groups);
+                tokio::spawn(async move {
+                    let _working = lock.lock().await;
+                    let started = acquire(&executor, work).await;
+                    let _ = tx.send(Finished::Acquired(started)).await;
+                });
+            }
+            Work::Release(groups) => {
+                let work = self.steps_of(&groups);
+                tokio::spawn(async move {
+                    let _working = lock.lock().await;
+                    release(&executor, work, &tx).await;
+                });
+            }
+            Work::Prestart(groups) => {
+                let work: Vec<(usize, Vec<Step>)> = self
+                    .steps_of(&groups)
+                    .into_iter()
+                    .filter(|(_, steps)| executor::make_before_break(steps))
+                    .collect();
+                tokio::spawn(async move {
+                    let _working = lock.lock().await;
+                    prestart(&executor, work).await;
+                    let _ = tx.send(Finished::Prestarted).await;
+                });
+            }
+            Work::Reannounce(groups) => {
+                let vips = self.vips_of(&groups);
+                tokio::spawn(async move {
+                    for e in executor::refresh_vips(&vips, true).await {
+                        log(3, &e);
+                    }
+                });
+            }
+            Work::StopPrestarted(groups) => {
+                let work = self.steps_of(&groups);
+                tokio::spawn(async move {
+                    let _working = lock.lock().await;
+                    for (_, steps) in work.into_iter().rev() {
+                        let mut events = Vec::new();
+                        executor.stop_vips(&steps, &mut events).await;
+                        executor.stop_listeners(&steps, &mut events).await;
+                        log_events(&events);
+                    }
+                });
+            }
+            Work::Check(groups) => {
+                let work = self.steps_of(&groups);
+                tokio::spawn(async move {
+                    let results = check(&executor, work).await;
+                    let _ = tx.send(Finished::Checked(results)).await;
+                });
+            }
+        }
+    }
+
+    fn on_control(&mut self, call: ControlCall, now: Instant) {
+        let request = match call.request {
+            Request::Status => {
+                let _ = call.reply.send(self.status_answer(now).into());
+                return;
+            }
+            Request::Standby => Control::Standby,
+            Request::Takeover => Control::Takeover,
+        };
+        let answer = match self.node.handle_control(now, request) {
+            Ok(()) => ControlAnswer::ok().into(),
+            Err(why) => ControlAnswer::refused(why).into(),
+        };
+        let _ = call.reply.send(answer);
+    }
+}
+
+/// Starts groups, each left to right (make-before-break groups all at once); returns those
+/// that started.
+async fn acquire(executor: &Executor, work: Vec<(usize, Vec<Step>)>) -> GroupSet {
+    let mut started = GroupSet::new();
+    for (g, steps) in work {
+        let began = Instant::now();
+        let mut events = Vec::new();
+        let ok = if executor::make_before_break(&steps) {
+            executor.start_at_once(&steps, &mut events).await
+        } else {
+            executor.start_group(&steps, &mut events).await
+        };
+        log_events(&events);
+        log(
+            if ok { 6 } else { 3 },
+            &format!(
+                "group {g} {} in {} ms",
+                if ok { "started" } else { "failed to start" },
+                began.elapsed().as_millis()
+            ),
+        );
+        if ok {
+            started.insert(g);
+        }
+    }
+    started
+}
+
+/// Stops groups, right to left. A make-before-break group's VIPs go first and it counts as
+/// released then — the taker may add them at once — and its listeners stop after, unseen.
+async fn release(executor: &Executor, work: Vec<(usize, Vec<Step>)>, tx: &mpsc::Sender<Finished>) {
+    let mut stopped = GroupSet::new();
+    let mut draining = Vec::new();
+    for (g, steps) in work.into_iter().rev() {
+        let mut events = Vec::new();
+        if executor::make_before_break(&steps) {
+            if executor.stop_vips(&steps, &mut events).await {
+                stopped.insert(g);
+                draining.push((g, steps));
+            } else {
+                log(
+                    3,
+                    &format!("group {g}: a VIP did not go: it stays held here"),
+                );
+            }
+        } else if executor.stop_group(&steps, &mut events).await {
+            stopped.insert(g);
+        } else {
+            log(3, &format!("group {g} did not stop: it stays held here"));
+        }
+        log_events(&events);
+    }
+    let _ = tx.send(Finished::Released(stopped)).await;
+    for (g, steps) in draining {
+        let began = Instant::now();
+        let mut events = Vec::new();
+        let ok = executor.stop_listeners(&steps, &mut events).await;
+        log_events(&events);
+        log(
+            if ok { 6 } else { 3 },
+            &format!(
+                "group {g}: listeners {} {} ms after its VIPs went",
+                if ok { "stopped" } else { "failed to stop" },
+                began.elapsed().as_millis()
+            ),
+        );
+    }
+}
+
+/// Starts make-before-break groups' listeners and VIPs ahead of a hand-off. A failure here
+/// only loses the head start: the acquire tries again.
+async fn prestart(executor: &Executor, work: Vec<(usize, Vec<Step>)>) {
+    if work.is_empty() {
+        return;
+    }
+    let names: Vec<String> = work
+        .iter()
+        .filter_map(|(_, steps)| steps.first().map(Step::describe))
+        .collect();
+    log(
+        6,
+        &format!(
+            "starting {} ahead of the hand-off (make-before-break)",
+            names.join(", ")
+        ),
+    );
+    for (g, steps) in work {
+        let began = Instant::now();
+        let mut events = Vec::new();
+        let ok = executor.prestart(&steps, &mut events).await;
+        log_events(&events);
+        log(
+            if ok { 6 } else { 4 },
+            &format!(
+                "group {g}: {} in {} ms, while the giver still serves",
+                if ok {
+                    "listeners and VIPs up"
+                } else {
+                    "head start failed"
+                },
+                began.elapsed().as_millis()
+            ),
+        );
+    }
+}
+
+/// `resource_check`: whether every script of each group is running. A status that could not
+/// be learned counts as a failed check, logged as an error rather than as "not running".
+async fn check(executor: &Executor, work: Vec<(usize, Vec<Step>)>) -> Vec<(usize, bool)> {
+    let mut results = Vec::new();
+    for (g, steps) in work {
+        let mut running = true;
+        for step in steps.iter().filter(|s| matches!(s, Step::Script { .. })) {
+            match executor.is_running(step).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    log(4, &format!("group {g}: {} is not running", step.describe()));
+                    running = false;
+                }
+                Err(why) => {
+                    log(3, &format!("group {g}: status check could not run: {why}"));
+                    running = false;
+                }
+            }
+        }
+        results.push((g, running));
+    }
+    results
+}
+
+fn log_events(events: &[executor::Event]) {
+    for e in events {
+        match &e.outcome {
+            Ok(what) => log(
+                6,
+                &format!("{}: {what} ({} ms)", e.resource, e.took.as_millis()),
+            ),
+            Err(why) => log(3, &format!("{}: {why}", e.resource)),
+        }
+    }
+}
+
+/// Runs the agent until `shutdown` resolves and the resources are handed over, or an
+/// unrecoverable error. `media` and `inbound` come from [`Media::open`], `control` from
+/// [`control::bind`].
+pub async fn run(
+    settings: Settings,
+    media: Media,
+    mut inbound: mpsc::Receiver<Inbound>,
+    control_listener: UnixListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), super::generation::GenerationError> {
+    let (generation, previous) = super::generation::bump(&settings.state_dir)?;
+    let uuid = super::generation::node_uuid(&settings.state_dir)?;
+    log(
+        6,
+        &format!(
+            "hadeploy-agent {} starting as {} (generation {generation}, {})",
+            env!("CARGO_PKG_VERSION"),
+            settings.node,
+            match previous {
+                super::generation::Previous::Found(_) => "previous generation found",
+                super::generation::Previous::Missing => "no previous generation",
+            }
+        ),
+    );
+    // Nothing runs here until the negotiation says this node holds it: an agent that died may
+    // have left VIPs behind, and a service may have been started by hand or at boot.
+    for group in &settings.groups {
+        let mut events = Vec::new();
+        settings
+            .executor
+            .stop_group(&group.steps, &mut events)
+            .await;
+        for e in events {
+            if let Err(why) = e.outcome {
+                log(4, &format!("stopping {} at start-up: {why}", e.resource));
+            }
+        }
+    }
+
+    let identity = Identity {
+        uuid,
+        generation,
+        unix_ms: unix_ms(),
+        seed: rand::random(),
+    };
+    let mut node = Node::new(settings.protocol(), identity, Instant::now());
+    node.set_loadavg(loadavg());
+    let (finished_tx, mut finished_rx) = mpsc::channel(16);
+    let mut agent = Agent {
+        node,
+        settings,
+        media,
+        finished_tx,
+        resource_work: Default::default(),
+        exit: false,
+    };
+    agent.effects().await;
+
+    let (control_tx, mut control_rx) = mpsc::channel::<ControlCall>(8);
+    let control_task = tokio::spawn(serve_control(control_listener, control_tx));
+    // A re-created interface (a cable plugged back) must carry heartbeats again at once: until
+    // the node hears its peers it cannot resolve a group both sides held while apart. An
+    // index lookup per interface costs microseconds.
+    let mut media_timer = tokio::time::interval(Duration::from_millis(100));
+    media_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Held VIPs are refreshed on their own timer: their kernel lifetime is I/O, not protocol.
+    let mut vip_timer = tokio::time::interval(executor::VIP_REFRESH);
+    vip_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut shutdown_seen = false;
+
+    while !agent.exit {
+        let deadline = agent.node.poll_timeout();
+        // Timers before datagrams: a flood of inbound datagrams must never delay our own
+        // heartbeats into a false failover.
+        tokio::select! {
+            biased;
+            () = &mut shutdown, if !shutdown_seen => {
+                shutdown_seen = true;
+                agent.node.handle_shutdown(Instant::now());
+            }
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                agent.node.set_loadavg(loadavg());
+                agent.node.handle_timeout(Instant::now());
+            }
+            Some(finished) = finished_rx.recv() => {
+                agent.node.handle_finished(Instant::now(), finished);
+            }
+            Some(call) = control_rx.recv() => {
+                agent.on_control(call, Instant::now());
+            }
+            Some(datagram) = inbound.recv() => {
+                agent.node.handle_datagram(Instant::now(), &datagram.link, datagram.from, &datagram.data);
+            }
+            _ = media_timer.tick() => {
+                match agent.media.reopen_if_changed() {
+                    Ok(changed) if !changed.is_empty() => log(
+                        5,
+                        &format!("interface {} was re-created: heartbeat sockets reopened", changed.join(", ")),
+                    ),
+                    Ok(_) => {}
+                    Err(e) => log(3, &format!("reopening the heartbeat media: {e}")),
+                }
+            }
+            _ = vip_timer.tick() => {
+                let vips = agent.vips_of(&agent.node.resources().kept());
+                if !vips.is_empty() {
+                    for e in executor::refresh_vips(&vips, false).await {
+                        log(3, &format!("refreshing a VIP: {e}"));
+                    }
+                }
+            }
+        }
+        agent.effects().await;
+    }
+    // Listeners still stopping after their VIPs went finish before the agent exits.
+    let _finished = agent.resource_work.lock().await;
+    control_task.abort();
+    log(6, "stopped");
+    Ok(())
+}
+
+/// Accepts control connections; each request is answered by the protocol loop.
+async fn serve_control(listener: UnixListener, calls: mpsc::Sender<ControlCall>) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let calls = calls.clone();
+        tokio::spawn(async move {
+            let Some(request) = control::read_request(&mut stream).await else {
+                return;
+            };
+            let (reply, answer) = oneshot::channel();
+            if calls.send(ControlCall { request, reply }).await.is_err() {
+                return;
+            }
+            if let Ok(json) = answer.await {
+                let _ = control::answer(&mut stream, &json).await;
+            }
+        });
+    }
+}

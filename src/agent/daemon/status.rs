@@ -1,0 +1,156 @@
+//! What `hadeploy-agent status` shows: the daemon's state as one [`StatusAnswer`] (the control
+//! socket's answer, read by the drill and the tests too) and as the table an operator reads,
+//! like `cl_status`.
+
+use std::time::Instant;
+
+use super::Agent;
+use crate::agent::control::{HeldGroup, LinkView, NodeView, StatusAnswer};
+use crate::agent::membership::NodeStatus;
+
+impl Agent {
+    /// The status answer: the core's view of the cluster, and the media only the shell knows.
+    pub(super) fn status_answer(&self, now: Instant) -> StatusAnswer {
+        let node = &self.node;
+        let config = node.config();
+        let nodes = config
+            .nodes
+            .iter()
+            .map(|n| {
+                let me = *n == config.node;
+                let status = if me {
+                    node.own_status()
+                } else {
+                    node.membership().status(n).unwrap_or(NodeStatus::Unknown)
+                };
+                NodeView {
+                    name: n.clone(),
+                    self_: me,
+                    status: status.as_str().to_string(),
+                }
+            })
+            .collect();
+        let links = node
+            .membership()
+            .links()
+            .map(|(node, link, up)| LinkView {
+                link: link.to_string(),
+                node: node.to_string(),
+                status: if up { "up" } else { "dead" }.to_string(),
+            })
+            .collect();
+        let groups = node.resources().groups();
+        let resources = node
+            .resources()
+            .held()
+            .iter()
+            .map(|&g| HeldGroup {
+                group: groups[g].name.clone(),
+                home: groups[g].home.clone(),
+                since_unix_ms: node.held_since_unix_ms(g),
+            })
+            .collect();
+        StatusAnswer {
+            comm_up: node.membership().comm_up(),
+            counters: node.counters().clone(),
+            generation: node.generation(),
+            links,
+            media: self.media.links(),
+            node: config.node.clone(),
+            nodes,
+            resources,
+            rscstatus: node.resources().status_word().to_string(),
+            uptime_ms: node.uptime(now).as_millis() as u64,
+        }
+    }
+}
+
+/// The `status` answer as an operator reads it: nodes, links, resources, counters.
+pub fn status_table(status: &StatusAnswer) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "node {} (generation {}), communication {}, resources: {}",
+        status.node,
+        status.generation,
+        if status.comm_up { "up" } else { "not up yet" },
+        status.rscstatus,
+    );
+    let _ = writeln!(out, "\nNODE             STATUS");
+    for node in &status.nodes {
+        let me = if node.self_ { " (this node)" } else { "" };
+        let _ = writeln!(out, "{:<16} {}{me}", node.name, node.status);
+    }
+    let _ = writeln!(out, "\nLINK                         STATUS");
+    for link in &status.links {
+        let _ = writeln!(
+            out,
+            "{:<28} {}",
+            format!("{}:{}", link.node, link.link),
+            link.status
+        );
+    }
+    let _ = writeln!(out, "\nHELD GROUP                   SINCE (unix ms)");
+    for group in &status.resources {
+        let since = group
+            .since_unix_ms
+            .map_or_else(|| "null".to_string(), |ms| ms.to_string());
+        let _ = writeln!(out, "{:<28} {since}", group.group);
+    }
+    let _ = writeln!(out, "\nCOUNTERS");
+    // Through the JSON, so every counter is listed by its wire name, in the answer's order.
+    if let Ok(serde_json::Value::Object(counters)) = serde_json::to_value(&status.counters) {
+        for (name, value) in counters {
+            let _ = writeln!(out, "  {name:<20} {value}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table is what it was when it was read from a `serde_json::Value`.
+    #[test]
+    fn status_table_from_the_typed_answer() {
+        let status = StatusAnswer::from_json(
+            r#"{"comm_up":true,"counters":{"bad_auth":2,"packets_in":9},"generation":4,
+            "links":[{"link":"eth1","node":"node2","status":"dead"}],"media":["eth1"],
+            "node":"node1","nodes":[{"name":"node1","self":true,"status":"active"},
+            {"name":"node2","self":false,"status":"dead"}],
+            "resources":[{"group":"nginx","home":"node1","since_unix_ms":1700000000000},
+            {"group":"192.168.1.10","home":"node1","since_unix_ms":null}],
+            "rscstatus":"all","uptime_ms":12}"#,
+        )
+        .unwrap();
+        let table = status_table(&status);
+        let expected = "\
+node node1 (generation 4), communication up, resources: all
+
+NODE             STATUS
+node1            active (this node)
+node2            dead
+
+LINK                         STATUS
+node2:eth1                   dead
+
+HELD GROUP                   SINCE (unix ms)
+nginx                        1700000000000
+192.168.1.10                 null
+
+COUNTERS
+  bad_auth             2
+  bad_packets          0
+  duplicates           0
+  packets_in           9
+  packets_out          0
+  replays              0
+  rexmit_requested     0
+  rexmit_sent          0
+  unknown_node         0
+";
+        assert_eq!(table, expected);
+    }
+}

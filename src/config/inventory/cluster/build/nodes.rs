@@ -1,0 +1,225 @@
+//! The nodes of a cluster: each host's Heartbeat node name, how the controller reaches it
+//! (Ansible's connection variables) and its heartbeat and service addresses; then the rules
+//! between the nodes of one cluster — distinct names, distinct heartbeat addresses, one
+//! heartbeat subnet, and an address on every node when the media need one.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use crate::config::ha::Ipv4Net;
+use crate::config::inventory::cluster::{ClusterNode, Connection, Media};
+use crate::config::inventory::diag::{Diagnostic, Origin};
+use crate::config::inventory::layout::Vars;
+use crate::config::inventory::yaml::Value;
+
+use super::{CVars, ClusterBuilder};
+
+impl ClusterBuilder<'_> {
+    pub(super) fn node(&mut self, host: &str, vars: &Vars) -> Option<ClusterNode> {
+        let origin = self
+            .layout
+            .host(host)
+            .map(|h| h.origin.clone())
+            .unwrap_or_else(|| Origin::file(&self.layout.file));
+        let v = CVars(vars);
+        let node_name = self
+            .string(&v, "ha_node_name")
+            .unwrap_or_else(|| host.to_string());
+        if !valid_node_name(&node_name) {
+            let var = vars.get("ha_node_name").cloned();
+            let d = Diagnostic::error(
+                var.map(|v| v.origin).unwrap_or_else(|| origin.clone()),
+                Some("ha_node_name"),
+                format!("`{node_name}` cannot be a Heartbeat node name"),
+            )
+            .hint("node names are `uname -n`: letters, digits, `-` and `.`");
+            self.error(d);
+        }
+        let connection_host = self
+            .string(&v, "ansible_host")
+            .unwrap_or_else(|| host.to_string());
+        let port = match vars.get("ansible_port") {
+            None => 22,
+            Some(var) => match &var.node.value {
+                Value::Int(p) if (1..=65535).contains(p) => *p as u16,
+                _ => {
+                    let var = var.clone();
+                    self.invalid(Some(&var), "ansible_port", "not a TCP port", "use 1-65535");
+                    22
+                }
+            },
+        };
+        let user = self.string(&v, "ansible_user");
+        let private_key = self
+            .string(&v, "ansible_ssh_private_key_file")
+            .map(PathBuf::from);
+        let become_root = self.boolean(&v, "ansible_become").unwrap_or(false);
+        let heartbeat_address = match vars.get("ha_heartbeat_address").cloned() {
+            None => None,
+            Some(var) => match var.node.scalar_text().map(|t| Ipv4Net::parse(&t, Some(24))) {
+                Some(Ok(net)) => Some(net),
+                Some(Err(message)) => {
+                    self.invalid(
+                        Some(&var),
+                        "ha_heartbeat_address",
+                        &message,
+                        "write the node's heartbeat-link address, e.g. `10.0.0.1/24`",
+                    );
+                    None
+                }
+                None => {
+                    self.type_error(
+                        &var,
+                        "ha_heartbeat_address",
+                        "an address",
+                        var.node.value.kind(),
+                    );
+                    None
+                }
+            },
+        };
+        let service_address = match vars.get("ha_service_address").cloned() {
+            Some(var) => match var.node.scalar_text().map(|t| t.parse::<Ipv4Addr>()) {
+                Some(Ok(a)) => Some(a),
+                _ => {
+                    self.invalid(
+                        Some(&var),
+                        "ha_service_address",
+                        "not an IPv4 address",
+                        "write the node's address on the service network, e.g. `192.168.1.11`",
+                    );
+                    None
+                }
+            },
+            None => connection_host.parse().ok(),
+        };
+        Some(ClusterNode {
+            host: host.to_string(),
+            node_name,
+            connection: Connection {
+                host: connection_host,
+                port,
+                user,
+                private_key,
+                become_root,
+            },
+            heartbeat_address,
+            service_address,
+            origin,
+        })
+    }
+
+    pub(super) fn check_nodes(&mut self, nodes: &[ClusterNode], media: Media) {
+        let mut names: HashMap<String, &ClusterNode> = HashMap::new();
+        let mut hb_addresses: HashMap<Ipv4Addr, &ClusterNode> = HashMap::new();
+        for node in nodes {
+            // Heartbeat lower-cases `uname -n`, so names differing only in case collide.
+            if let Some(other) = names.insert(node.node_name.to_lowercase(), node) {
+                self.error(Diagnostic::error(node.origin.clone(), Some(&node.host), format!("node name `{}` is also {}'s node name", node.node_name, other.host)).hint("every node needs its own `uname -n`; set `ha_node_name` if the inventory names differ from it"));
+            }
+            match node.heartbeat_address {
+                None if media.needs_addresses() => {
+                    self.error(Diagnostic::error(node.origin.clone(), Some("ha_heartbeat_address"), format!("{} has no heartbeat address, which {} heartbeats need", node.host, media.as_str()))
+                        .hint("set `ha_heartbeat_address: <address on the heartbeat link>/24` in this host's vars"));
+                }
+                Some(addr) => {
+                    if let Some(other) = hb_addresses.insert(addr.addr, node) {
+                        self.error(Diagnostic::error(
+                            node.origin.clone(),
+                            Some("ha_heartbeat_address"),
+                            format!("{} is also {}'s heartbeat address", addr.addr, other.host),
+                        ));
+                    }
+                }
+                None => {}
+            }
+        }
+        // Peers must share the heartbeat subnet, or unicast heartbeats would be routed off the link.
+        let with_addr: Vec<&ClusterNode> = nodes
+            .iter()
+            .filter(|n| n.heartbeat_address.is_some())
+            .collect();
+        if let Some(first) = with_addr.first() {
+            let net = first.heartbeat_address.unwrap_or(Ipv4Net {
+                addr: Ipv4Addr::UNSPECIFIED,
+                prefix: 0,
+            });
+            for other in &with_addr[1..] {
+                let addr = other
+                    .heartbeat_address
+                    .map(|a| a.addr)
+                    .unwrap_or(Ipv4Addr::UNSPECIFIED);
+                if !net.contains(addr) {
+                    self.error(
+                        Diagnostic::error(
+                            other.origin.clone(),
+                            Some("ha_heartbeat_address"),
+                            format!(
+                                "{addr} is not on {}'s heartbeat subnet {}/{}",
+                                first.host,
+                                net.network(),
+                                net.prefix
+                            ),
+                        )
+                        .hint("all nodes' heartbeat addresses must be on the same link"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn valid_node_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::inventory::cluster::testing::{BASE, load, rejects};
+
+    #[test]
+    fn duplicate_node_names() {
+        rejects(
+            &BASE.replace(
+                "ha_heartbeat_address: 10.0.0.2/24}",
+                "ha_heartbeat_address: 10.0.0.2/24, ha_node_name: NODE1}",
+            ),
+            6,
+            9,
+            "node name `NODE1` is also node1's",
+        );
+        rejects(
+            &BASE.replace("node2: {", "node1: {"),
+            6,
+            9,
+            "node1: defined twice",
+        );
+    }
+
+    #[test]
+    fn missing_heartbeat_address_for_ucast() {
+        rejects(
+            &BASE.replace(", ha_heartbeat_address: 10.0.0.2/24}", "}"),
+            6,
+            9,
+            "node2 has no heartbeat address, which ucast heartbeats need",
+        );
+        // bcast needs no addresses.
+        let (_dir, result) = load(
+            &BASE
+                .replace(", ha_heartbeat_address: 10.0.0.2/24}", "}")
+                .replace("ha_resources: [nginx]", "ha_media: bcast"),
+        );
+        let inv = result.unwrap();
+        assert_eq!(
+            inv.warnings.warnings().count(),
+            1,
+            "bcast on a shared link warns"
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! The files every cluster node gets besides its /etc/ha.d, the same on every node: the sysctl
+//! drop-in that lets the proxies bind the VIP before the node holds it (`ip_nonlocal_bind`,
+//! what make-before-break hand-offs need), the agent's systemd unit or SysV init script —
+//! whichever the node boots with — and hadeploy-agent(8), which the unit names as its
+//! documentation. Paths are relative to the node's root, as `render_cluster`'s are.
+
+use super::RenderedFile;
+
+pub const SYSCTL_DROPIN: &str = "etc/sysctl.d/90-hadeploy.conf";
+pub const SYSTEMD_UNIT: &str = "etc/systemd/system/hadeploy-agent.service";
+pub const INIT_SCRIPT: &str = "etc/init.d/hadeploy-agent";
+pub const AGENT_MANUAL: &str = "usr/local/share/man/man8/hadeploy-agent.8";
+
+/// Every path this module may produce, for the probe to read before planning.
+pub const PATHS: [&str; 4] = [SYSCTL_DROPIN, SYSTEMD_UNIT, INIT_SCRIPT, AGENT_MANUAL];
+
+const SYSCTL: &str = "# Installed by hadeploy: services may bind the VIP before this node holds it.\nnet.ipv4.ip_nonlocal_bind = 1\n";
+
+/// How the node starts the agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgentService {
+    SystemdUnit,
+    InitScript,
+}
+
+/// The node's system files for the way it starts services.
+pub fn files(service: AgentService) -> Vec<RenderedFile> {
+    let file = |path, content: &str, mode, restarts_agent| RenderedFile {
+        path,
+        content: content.to_string(),
+        mode,
+        secret: false,
+        restarts_agent,
+    };
+    let manual = String::from_utf8(crate::agent::cli::manual()).expect("roff is UTF-8");
+    vec![
+        file(SYSCTL_DROPIN, SYSCTL, 0o644, false),
+        match service {
+            AgentService::SystemdUnit => file(
+                SYSTEMD_UNIT,
+                include_str!("../../templates/hadeploy-agent.service"),
+                0o644,
+                true,
+            ),
+            AgentService::InitScript => file(
+                INIT_SCRIPT,
+                include_str!("../../templates/hadeploy-agent.init"),
+                0o755,
+                true,
+            ),
+        },
+        file(AGENT_MANUAL, &manual, 0o644, false),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_init_gets_its_own_way_to_start_the_agent() {
+        let systemd = files(AgentService::SystemdUnit);
+        let sysv = files(AgentService::InitScript);
+        let paths = |fs: &[RenderedFile]| fs.iter().map(|f| f.path).collect::<Vec<_>>();
+        assert_eq!(paths(&systemd), [SYSCTL_DROPIN, SYSTEMD_UNIT, AGENT_MANUAL]);
+        assert_eq!(paths(&sysv), [SYSCTL_DROPIN, INIT_SCRIPT, AGENT_MANUAL]);
+        assert!(systemd.iter().chain(&sysv).all(|f| PATHS.contains(&f.path)));
+        let unit = &systemd[1];
+        assert!(
+            unit.restarts_agent && unit.content.contains("Documentation=man:hadeploy-agent(8)")
+        );
+        assert_eq!(sysv[1].mode, 0o755);
+        assert!(systemd[0].content.contains("net.ipv4.ip_nonlocal_bind = 1"));
+        assert!(!systemd[0].restarts_agent && !systemd[2].restarts_agent);
+        assert!(systemd[2].content.contains(".TH hadeploy"));
+    }
+}
