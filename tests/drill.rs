@@ -226,18 +226,25 @@ fn lab_drill_every_mode_on_a_pair() {
 #[test]
 fn lab_drill_three_nodes_and_a_lost_controller() {
     let guard = applied("t-drill3", 3);
-    for mode in ["standby", "stop", "kill", "isolate", "reboot"] {
-        let out = drill(&guard, &["--pull", "node1", "--mode", mode, "--json"]);
-        let r = report(&out);
-        assert!(out.status.success() && r["passed"] == true, "{mode}: {r:#}");
-        eprintln!(
-            "3 nodes, {mode}: longest outage {} ms, both held {} ms",
-            r["outage"]["longest_ms"], r["both_held_ms"]
-        );
-        if mode == "standby" {
-            // Standby sticks: hand the group back to node1.
-            let back = drill(&guard, &["--pull", "node2", "--mode", "standby", "--json"]);
-            assert!(back.status.success(), "{}", stdout(&back));
+    // Every mode twice in a row: a node pulled again soon after it rejoined must fail over
+    // as well as the first time.
+    for round in 1..=2 {
+        for mode in ["standby", "stop", "kill", "isolate", "reboot"] {
+            let out = drill(&guard, &["--pull", "node1", "--mode", mode, "--json"]);
+            let r = report(&out);
+            assert!(
+                out.status.success() && r["passed"] == true,
+                "round {round}, {mode}: {r:#}"
+            );
+            eprintln!(
+                "3 nodes, round {round}, {mode}: longest outage {} ms, both held {} ms",
+                r["outage"]["longest_ms"], r["both_held_ms"]
+            );
+            if mode == "standby" {
+                // Standby sticks: hand the group back to node1.
+                let back = drill(&guard, &["--pull", "node2", "--mode", "standby", "--json"]);
+                assert!(back.status.success(), "round {round}: {}", stdout(&back));
+            }
         }
     }
 
