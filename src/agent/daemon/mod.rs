@@ -449,7 +449,12 @@ pub async fn run(
     let mut shutdown_seen = false;
 
     while !agent.exit {
-        let deadline = agent.node.poll_timeout();
+        // Never a deadline already past: a timer the core cannot act on yet (a hand-off still
+        // running) must not spin this single-threaded loop and starve the resource work.
+        let deadline = agent
+            .node
+            .poll_timeout()
+            .max(Instant::now() + Duration::from_millis(1));
         // Timers before datagrams: a flood of inbound datagrams must never delay our own
         // heartbeats into a false failover.
         tokio::select! {
@@ -458,12 +463,12 @@ pub async fn run(
                 shutdown_seen = true;
                 agent.node.handle_shutdown(Instant::now());
             }
+            Some(finished) = finished_rx.recv() => {
+                agent.node.handle_finished(Instant::now(), finished);
+            }
             _ = tokio::time::sleep_until(deadline.into()) => {
                 agent.node.set_loadavg(loadavg());
                 agent.node.handle_timeout(Instant::now());
-            }
-            Some(finished) = finished_rx.recv() => {
-                agent.node.handle_finished(Instant::now(), finished);
             }
             Some(call) = control_rx.recv() => {
                 agent.on_control(call, Instant::now());
