@@ -72,6 +72,10 @@ pub struct StatusAnswer {
     pub comm_up: bool,
     #[serde(default)]
     pub counters: Counters,
+    /// Groups this node released whose VIPs are gone but whose listeners are still stopping
+    /// (a graceful stop can take the service's own stop timeout): not held, not settled yet.
+    #[serde(default)]
+    pub draining: Vec<String>,
     /// This agent's generation (bumped at every start).
     pub generation: u64,
     /// Per peer and interface, whether heartbeats arrive on it.
@@ -442,6 +446,7 @@ mod tests {
                 packets_out: 118,
                 ..Counters::default()
             },
+            draining: vec!["192.168.1.20".into()],
             generation: 7,
             links: vec![LinkView {
                 link: "eth1".into(),
@@ -515,6 +520,7 @@ mod tests {
                 "unknown_node": 0, "replays": 0, "duplicates": 0, "rexmit_requested": 0,
                 "rexmit_sent": 0,
             },
+            "draining": ["192.168.1.20"],
         });
         assert_eq!(sample().to_string(), before.to_string());
     }
@@ -531,6 +537,7 @@ mod tests {
             [
                 "comm_up",
                 "counters",
+                "draining",
                 "generation",
                 "links",
                 "media",

@@ -17,11 +17,25 @@ use crate::transport::Transport;
 /// How long an audit may keep finding problems before they count.
 const AUDIT_GRACE: Duration = Duration::from_secs(2);
 
+/// How long a node that says it is still stopping a released group's listeners may take: a
+/// graceful stop waits on connections the VIP's move cut off, until the service's own stop
+/// schedule ends them (Debian's nginx unit: QUIT, and a kill 5 s later).
+const DRAIN_GRACE: Duration = Duration::from_secs(20);
+
+/// What one pass of the audit found.
+#[derive(Default)]
+struct Findings {
+    problems: Vec<String>,
+    /// A node that runs a service without the VIP says it is still stopping it.
+    draining: bool,
+}
+
 /// What must hold whenever the cluster has settled: each VIP on exactly one node (both sides
 /// of an isolation may hold it), the managed services running only there, and every node that
 /// is still a member seeing the other members active. `pulled` nodes are out of the cluster.
-async fn audit(cluster: &Cluster, nodes: &[Arc<Node>], pulled: &[&str]) -> Vec<String> {
+async fn audit(cluster: &Cluster, nodes: &[Arc<Node>], pulled: &[&str]) -> Findings {
     let mut problems = Vec::new();
+    let mut draining = false;
     let vip = cluster.vips[0].address;
     let (holders, _) = observe(nodes, vip).await;
     let members: Vec<&Arc<Node>> = nodes
@@ -36,6 +50,10 @@ async fn audit(cluster: &Cluster, nodes: &[Arc<Node>], pulled: &[&str]) -> Vec<S
         problems.push(format!("VIP {vip} on {holders:?}"));
     }
     for node in &members {
+        let status = run_on(node, "hadeploy-agent status --json")
+            .await
+            .unwrap_or_default();
+        let status = StatusAnswer::from_json(&status).unwrap_or_default();
         let services: Vec<String> = cluster
             .resources
             .iter()
@@ -56,23 +74,25 @@ async fn audit(cluster: &Cluster, nodes: &[Arc<Node>], pulled: &[&str]) -> Vec<S
                 // stop that failed.
                 let log = run_on(
                     node,
-                    "journalctl -u hadeploy-agent -n 12 --no-pager -q -o cat 2>/dev/null || true",
+                    "journalctl -u hadeploy-agent -n 30 --no-pager -q -o short-precise 2>/dev/null || true",
                 )
                 .await
                 .unwrap_or_default();
+                let still = if status.draining.is_empty() {
+                    ""
+                } else {
+                    draining = true;
+                    " (its agent is still stopping it)"
+                };
                 for service in running.split_whitespace() {
                     problems.push(format!(
-                        "{service} runs on {}, which does not hold the VIP; its agent's last lines:\n{}",
+                        "{service} runs on {}, which does not hold the VIP{still}; its agent's last lines:\n{}",
                         node.name,
                         log.trim_end()
                     ));
                 }
             }
         }
-        let status = run_on(node, "hadeploy-agent status --json")
-            .await
-            .unwrap_or_default();
-        let status = StatusAnswer::from_json(&status).unwrap_or_default();
         for peer in &status.nodes {
             // A node that just rejoined may still be `up` for a keepalive: alive either way.
             let alive = matches!(peer.status.as_str(), "active" | "up" | "init");
@@ -84,7 +104,7 @@ async fn audit(cluster: &Cluster, nodes: &[Arc<Node>], pulled: &[&str]) -> Vec<S
             }
         }
     }
-    problems
+    Findings { problems, draining }
 }
 
 /// The audit after an expectation that the VIP moved, retried through the grace: every node
@@ -102,11 +122,13 @@ pub(super) async fn settled_audit(
         .map(|(n, _, _)| n.as_str())
         .collect();
     // Settling takes a moment after the VIP moved: a make-before-break giver stops its
-    // proxy right after its address went. Only what lasts past the grace is a problem.
-    let grace = Instant::now() + AUDIT_GRACE;
+    // proxy right after its address went. Only what lasts past the grace is a problem, or
+    // past the longer one while the giver says it is still stopping its proxy.
+    let began = Instant::now();
     let problems = loop {
-        let problems = audit(cluster, nodes, &pulled).await;
-        if problems.is_empty() || Instant::now() >= grace {
+        let Findings { problems, draining } = audit(cluster, nodes, &pulled).await;
+        let grace = if draining { DRAIN_GRACE } else { AUDIT_GRACE };
+        if problems.is_empty() || began.elapsed() >= grace {
             break problems;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

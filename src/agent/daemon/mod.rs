@@ -117,8 +117,13 @@ struct Agent {
     /// Held by every task that starts or stops resources, so they never overlap: a giver's
     /// listeners still stopping after its VIPs went must be down before it starts them again.
     resource_work: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Groups released whose listeners are still stopping after their VIPs went, for
+    /// `status`: the node is not settled until they are down.
+    draining: Draining,
     exit: bool,
 }
+
+type Draining = std::sync::Arc<std::sync::Mutex<GroupSet>>;
 
 impl Agent {
     /// Carries out what the core asked for since the last input.
@@ -171,9 +176,10 @@ impl Agent {
             }
             Work::Release(groups) => {
                 let work = self.steps_of(&groups);
+                let draining = self.draining.clone();
                 tokio::spawn(async move {
                     let _working = lock.lock().await;
-                    release(&executor, work, &tx).await;
+                    release(&executor, work, &tx, &draining).await;
                 });
             }
             Work::Prestart(groups) => {
@@ -265,7 +271,12 @@ async fn acquire(executor: &Executor, work: Vec<(usize, Vec<Step>)>) -> GroupSet
 
 /// Stops groups, right to left. A make-before-break group's VIPs go first and it counts as
 /// released then — the taker may add them at once — and its listeners stop after, unseen.
-async fn release(executor: &Executor, work: Vec<(usize, Vec<Step>)>, tx: &mpsc::Sender<Finished>) {
+async fn release(
+    executor: &Executor,
+    work: Vec<(usize, Vec<Step>)>,
+    tx: &mpsc::Sender<Finished>,
+    draining_now: &Draining,
+) {
     let mut stopped = GroupSet::new();
     let mut draining = Vec::new();
     for (g, steps) in work.into_iter().rev() {
@@ -287,11 +298,24 @@ async fn release(executor: &Executor, work: Vec<(usize, Vec<Step>)>, tx: &mpsc::
         }
         log_events(&events);
     }
+    if let Ok(mut now) = draining_now.lock() {
+        now.extend(draining.iter().map(|(g, _)| *g));
+    }
     let _ = tx.send(Finished::Released(stopped)).await;
     for (g, steps) in draining {
+        // A graceful stop waits for connections that came through the VIP, which can never
+        // finish now; the service's own stop schedule ends them (Debian's nginx: QUIT, and a
+        // kill 5 s later). Logged first so a slow one shows in the journal while it lasts.
+        log(
+            6,
+            &format!("group {g}: its VIPs went; stopping its listeners"),
+        );
         let began = Instant::now();
         let mut events = Vec::new();
         let ok = executor.stop_listeners(&steps, &mut events).await;
+        if let Ok(mut now) = draining_now.lock() {
+            now.remove(&g);
+        }
         log_events(&events);
         log(
             if ok { 6 } else { 3 },
@@ -431,6 +455,7 @@ pub async fn run(
         media,
         finished_tx,
         resource_work: Default::default(),
+        draining: Default::default(),
         exit: false,
     };
     agent.effects().await;

@@ -50,9 +50,15 @@ impl Agent {
                 since_unix_ms: node.held_since_unix_ms(g),
             })
             .collect();
+        let draining = self
+            .draining
+            .lock()
+            .map(|d| d.iter().map(|&g| groups[g].name.clone()).collect())
+            .unwrap_or_default();
         StatusAnswer {
             comm_up: node.membership().comm_up(),
             counters: node.counters().clone(),
+            draining,
             generation: node.generation(),
             links,
             media: self.media.links(),
@@ -98,6 +104,12 @@ pub fn status_table(status: &StatusAnswer) -> String {
             .map_or_else(|| "null".to_string(), |ms| ms.to_string());
         let _ = writeln!(out, "{:<28} {since}", group.group);
     }
+    for group in &status.draining {
+        let _ = writeln!(
+            out,
+            "{group:<28} released: its listeners are still stopping"
+        );
+    }
     let _ = writeln!(out, "\nCOUNTERS");
     // Through the JSON, so every counter is listed by its wire name, in the answer's order.
     if let Ok(serde_json::Value::Object(counters)) = serde_json::to_value(&status.counters) {
@@ -122,7 +134,7 @@ mod tests {
             {"name":"node2","self":false,"status":"dead"}],
             "resources":[{"group":"nginx","home":"node1","since_unix_ms":1700000000000},
             {"group":"192.168.1.10","home":"node1","since_unix_ms":null}],
-            "rscstatus":"all","uptime_ms":12}"#,
+            "rscstatus":"all","uptime_ms":12,"draining":["10.0.0.9"]}"#,
         )
         .unwrap();
         let table = status_table(&status);
@@ -139,6 +151,7 @@ node2:eth1                   dead
 HELD GROUP                   SINCE (unix ms)
 nginx                        1700000000000
 192.168.1.10                 null
+10.0.0.9                     released: its listeners are still stopping
 
 COUNTERS
   bad_auth             2
