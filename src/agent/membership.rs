@@ -200,8 +200,35 @@ impl Membership {
         }
     }
 
-    /// A datagram from `node` arrived on `link` and was accepted by sequence tracking.
-    /// `status` is the `st=`/`dt=` of a status message, `None` for any other message type.
+    /// An authenticated datagram from `node` arrived on `link` but delivered nothing new
+    /// (a duplicate, a retransmission we no longer needed, an unsequenced `NS_*` message):
+    /// it proves the link, never the node. A replayed datagram is exactly that, and if it
+    /// refreshed the node one captured heartbeat sent once a second would keep a crashed node
+    /// alive and its groups untaken.
+    pub fn heard_link(&mut self, node: &str, link: &str, now: Instant) -> Vec<Change> {
+        let mut changes = Vec::new();
+        let Some(peer) = self.peers.get_mut(node) else {
+            return changes;
+        };
+        let link_state = peer.links.entry(link.to_string()).or_insert(Link {
+            last_heard: now,
+            up: false,
+        });
+        link_state.last_heard = now;
+        if !link_state.up {
+            link_state.up = true;
+            changes.push(Change::Link {
+                node: node.to_string(),
+                link: link.to_string(),
+                up: true,
+            });
+        }
+        changes
+    }
+
+    /// A datagram from `node` arrived on `link` and was delivered by sequence tracking (new,
+    /// a gap filled, or the first of a new generation). `status` is the `st=`/`dt=` of a
+    /// status message, `None` for any other message type.
     pub fn heard(
         &mut self,
         node: &str,
@@ -219,6 +246,10 @@ impl Membership {
             // The trailing statuses a stopping daemon still sends must not bring it back.
             return changes;
         }
+        if peer.generation.is_some_and(|g| generation < g) {
+            // Sequence tracking drops older generations; a known generation is never lowered.
+            return changes;
+        }
         let restarted = peer.generation.is_some_and(|g| generation > g);
         if restarted {
             // The new incarnation's window is what it advertises, not its predecessor's.
@@ -226,19 +257,10 @@ impl Membership {
         }
         peer.generation = Some(generation);
         peer.last_heard = Some(now);
-        let link_state = peer.links.entry(link.to_string()).or_insert(Link {
-            last_heard: now,
-            up: false,
-        });
-        link_state.last_heard = now;
-        if !link_state.up {
-            link_state.up = true;
-            changes.push(Change::Link {
-                node: node.to_string(),
-                link: link.to_string(),
-                up: true,
-            });
-        }
+        changes.extend(self.heard_link(node, link, now));
+        let Some(peer) = self.peers.get_mut(node) else {
+            return changes;
+        };
         let new_status = match status {
             Some((st, dt)) => {
                 if let Some(previous) = peer.last_status {
@@ -353,12 +375,21 @@ impl Membership {
 
     /// The earliest instant at which `tick` could change something, for the runtime's timer.
     pub fn next_deadline(&self) -> Option<Instant> {
+        // Silent for *more* than the window: the first instant `tick` acts on. A link is
+        // judged by its own last datagram, which may be newer than the node's last delivered
+        // one (a duplicate proves only the link).
+        let after = |last: Instant, p: &Peer| last + self.window(p) + Duration::from_millis(1);
         self.peers
             .values()
-            .filter(|p| p.status != NodeStatus::Dead || p.links.values().any(|l| l.up))
-            // Silent for *more* than the window: the first instant `tick` acts on.
-            .map(|p| {
-                p.last_heard.unwrap_or(self.started) + self.window(p) + Duration::from_millis(1)
+            .flat_map(|p| {
+                let node = (p.status != NodeStatus::Dead)
+                    .then(|| after(p.last_heard.unwrap_or(self.started), p));
+                let links = p
+                    .links
+                    .values()
+                    .filter(|l| l.up)
+                    .map(move |l| after(l.last_heard, p));
+                node.into_iter().chain(links)
             })
             .min()
     }
@@ -793,5 +824,32 @@ mod tests {
         // The new incarnation's first status carries no dt: our own deadtime applies.
         m.heard("nodeb", "eth1", 2, Some((NodeStatus::Init, None)), t0);
         assert_eq!(m.next_deadline(), Some(t0 + 5001 * MS));
+    }
+
+    /// A datagram of an older generation changes nothing, not even the link; one that proves
+    /// only the link leaves a dead node dead.
+    #[test]
+    fn old_generations_and_link_proofs_revive_nobody() {
+        let t0 = Instant::now();
+        let mut m = Membership::new(["nodeb".to_string()], timers(), t0);
+        m.heard("nodeb", "eth1", 5, Some((NodeStatus::Active, None)), t0);
+        let dead_at = t0 + 6000 * MS;
+        assert!(went_dead(&m.tick(dead_at), "nodeb"));
+        assert!(m.heard("nodeb", "eth1", 4, None, dead_at).is_empty());
+        assert_eq!(m.status("nodeb"), Some(NodeStatus::Dead));
+        let link = m.heard_link("nodeb", "eth1", dead_at);
+        assert!(matches!(&link[..], [Change::Link { up: true, .. }]));
+        assert_eq!(m.status("nodeb"), Some(NodeStatus::Dead));
+        // The link's own silence is the next thing to watch, not the dead node's.
+        assert_eq!(m.next_deadline(), Some(dead_at + 5001 * MS));
+        // Its own generation, delivered, is the node itself again.
+        m.heard(
+            "nodeb",
+            "eth1",
+            5,
+            Some((NodeStatus::Active, None)),
+            dead_at,
+        );
+        assert_eq!(m.status("nodeb"), Some(NodeStatus::Active));
     }
 }

@@ -65,6 +65,11 @@ impl SeqTracker {
         self.missing.remove(&seq);
     }
 
+    /// Whether `generation` is older than the sender's current one (a replay).
+    pub fn is_older(&self, generation: u64) -> bool {
+        self.generation.is_some_and(|known| generation < known)
+    }
+
     pub fn observe(&mut self, generation: u64, seq: u64, is_status: bool) -> Verdict {
         match self.generation {
             Some(known) if generation < known => return Verdict::Replay,

@@ -66,7 +66,22 @@ impl Node {
         let control = message::is_control(&kind);
         let is_status = kind == "status";
         let mut deliver = true;
-        if !control {
+        if control {
+            // `NS_*` messages carry no sequence number, so a replay of one cannot be told from
+            // the original within a generation: an older generation is dropped like any
+            // other replay, and the rest prove only the link (below).
+            if self
+                .trackers
+                .get(&src)
+                .is_some_and(|t| t.is_older(generation))
+            {
+                self.counters.replays += 1;
+                self.bad_packet("replay of an older generation", now, || {
+                    format!("{kind} from {src}")
+                });
+                return;
+            }
+        } else {
             let Some(seq) = message.seq().filter(|s| *s > 0) else {
                 self.counters.bad_packets += 1;
                 self.bad_packet("missing seq", now, || format!("{kind} from {src}"));
@@ -115,16 +130,22 @@ impl Node {
                 );
             }
         }
-        // Status words and deadtime count for membership; any packet proves the link.
+        // Only what sequence tracking delivered proves the node alive (and a status its
+        // status word and deadtime); a duplicate, an old retransmission or an `NS_*` message
+        // proves only the link it came on (docs/protocol.md §3).
         let kind = Kind::parse(&kind, &message);
-        let status = match &kind {
-            Kind::Status {
-                status: Some(st),
-                deadtime,
-            } if deliver => Some((*st, *deadtime)),
-            _ => None,
+        let changes = if deliver && !control {
+            let status = match &kind {
+                Kind::Status {
+                    status: Some(st),
+                    deadtime,
+                } => Some((*st, *deadtime)),
+                _ => None,
+            };
+            self.membership.heard(&src, link, generation, status, now)
+        } else {
+            self.membership.heard_link(&src, link, now)
         };
-        let changes = self.membership.heard(&src, link, generation, status, now);
         self.on_membership(changes, now);
         if !deliver {
             return;
@@ -258,5 +279,149 @@ impl Node {
             );
             self.rexmit_due.insert((peer, seq), now + REXMIT_DELAY);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::agent::core::{Config, Identity};
+    use crate::agent::membership::Timers;
+    use crate::config::ha::{AutoFailback, MsgFormat};
+    use crate::config::heartbeat::authkeys;
+
+    const KEEPALIVE: Duration = Duration::from_millis(100);
+    const DEADTIME: Duration = Duration::from_millis(500);
+
+    fn node(name: &str, generation: u64, now: Instant) -> Node {
+        let keys = authkeys::parse("auth 1\n1 sha1 a-shared-secret\n", "authkeys".as_ref())
+            .expect("authkeys");
+        let config = Config {
+            node: name.into(),
+            nodes: vec!["node1".into(), "node2".into()],
+            timers: Timers {
+                keepalive: KEEPALIVE,
+                warntime: Duration::from_millis(300),
+                deadtime: DEADTIME,
+                initdead: DEADTIME * 2,
+            },
+            keys,
+            msgfmt: MsgFormat::Netstring,
+            hopfudge: 1,
+            resource_check: None,
+            groups: Vec::new(),
+            failback: AutoFailback::Off,
+        };
+        let identity = Identity {
+            uuid: [generation as u8; 16],
+            generation,
+            unix_ms: 1_700_000_000_000,
+            seed: generation,
+        };
+        Node::new(config, identity, now)
+    }
+
+    fn from() -> SocketAddr {
+        SocketAddr::from(([10, 0, 1, 1], 694))
+    }
+
+    /// What `node` transmitted since the last call.
+    fn sent(node: &mut Node) -> Vec<Vec<u8>> {
+        node.take_effects()
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Transmit(d) => Some(d),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Runs node1 and node2 side by side for `span`, each one's datagrams delivered to the
+    /// other; returns node1's last status datagram.
+    fn run_pair(n1: &mut Node, n2: &mut Node, now: &mut Instant, span: Duration) -> Vec<u8> {
+        let mut last_status = Vec::new();
+        let end = *now + span;
+        while *now < end {
+            *now += Duration::from_millis(10);
+            n1.handle_timeout(*now);
+            n2.handle_timeout(*now);
+            for d in sent(n1) {
+                if wire::decode(&d).is_ok_and(|m| m.message.msg_type() == Some("status")) {
+                    last_status = d.clone();
+                }
+                n2.handle_datagram(*now, "eth1", from(), &d);
+            }
+            for d in sent(n2) {
+                n1.handle_datagram(*now, "eth1", from(), &d);
+            }
+        }
+        last_status
+    }
+
+    /// A crashed node's own heartbeat, replayed on the link once every keepalive, must not
+    /// keep it alive: it is dead within its deadtime, and the replays are counted.
+    #[test]
+    fn a_replayed_heartbeat_keeps_no_dead_node_alive() {
+        let mut now = Instant::now();
+        let (mut n1, mut n2) = (node("node1", 1, now), node("node2", 1, now));
+        let captured = run_pair(&mut n1, &mut n2, &mut now, Duration::from_secs(2));
+        assert_eq!(n2.membership().status("node1"), Some(NodeStatus::Active));
+        assert!(!captured.is_empty());
+        let crashed_at = now;
+        drop(n1);
+        while now < crashed_at + DEADTIME + KEEPALIVE * 2 {
+            now += KEEPALIVE;
+            n2.handle_datagram(now, "eth1", from(), &captured);
+            n2.handle_timeout(now);
+        }
+        assert_eq!(n2.membership().status("node1"), Some(NodeStatus::Dead));
+        assert!(n2.counters().duplicates >= 5, "{:?}", n2.counters());
+    }
+
+    /// An `NS_*` message of an older generation is a replay, even after its node said it
+    /// shut down: it brings nothing back and is counted.
+    #[test]
+    fn an_old_generation_control_message_is_a_replay() {
+        let mut now = Instant::now();
+        let mut old = node("node1", 1, now);
+        old.send(
+            vec![
+                ("t".into(), "NS_ackmsg".into()),
+                ("dest".into(), "node2".into()),
+                ("ackseq".into(), "1".into()),
+            ],
+            now,
+        );
+        let old_ack = sent(&mut old).pop().expect("an ack");
+        let (mut n1, mut n2) = (node("node1", 2, now), node("node2", 1, now));
+        run_pair(&mut n1, &mut n2, &mut now, Duration::from_secs(2));
+        n1.handle_shutdown(now);
+        for d in sent(&mut n1) {
+            n2.handle_datagram(now, "eth1", from(), &d);
+        }
+        assert_eq!(n2.membership().status("node1"), Some(NodeStatus::Dead));
+        let replays = n2.counters().replays;
+        n2.handle_datagram(now, "eth1", from(), &old_ack);
+        n2.handle_timeout(now);
+        assert_eq!(n2.membership().status("node1"), Some(NodeStatus::Dead));
+        assert_eq!(n2.counters().replays, replays + 1);
+    }
+
+    /// The same datagram over a second medium proves that link, not the node.
+    #[test]
+    fn a_duplicate_proves_its_link_only() {
+        let mut now = Instant::now();
+        let (mut n1, mut n2) = (node("node1", 1, now), node("node2", 1, now));
+        let captured = run_pair(&mut n1, &mut n2, &mut now, Duration::from_secs(2));
+        n2.handle_datagram(now, "eth2", from(), &captured);
+        assert!(
+            n2.membership()
+                .links()
+                .any(|(n, l, up)| n == "node1" && l == "eth2" && up)
+        );
+        assert_eq!(n2.counters().duplicates, 1);
     }
 }
