@@ -35,22 +35,11 @@ impl Verification {
 }
 
 /// Heartbeat's crc plugin: CRC-32 with polynomial 0x04C11DB7, MSB first, initial value 0,
-/// final XOR 0xFFFFFFFF, no reflection and no length suffix. crc32fast computes the reflected
-/// IEEE variant, which gives different values, hence the hand-written loop.
+/// final XOR 0xFFFFFFFF, no reflection and no length suffix — the catalogue's CRC-32/CKSUM
+/// (crc32fast computes the reflected IEEE variant, which gives different values).
 pub fn crc(data: &[u8]) -> u32 {
-    const POLY: u32 = 0x04C1_1DB7;
-    let mut crc: u32 = 0;
-    for &byte in data {
-        crc ^= u32::from(byte) << 24;
-        for _ in 0..8 {
-            crc = if crc & 0x8000_0000 != 0 {
-                (crc << 1) ^ POLY
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc ^ 0xFFFF_FFFF
+    const CKSUM: ::crc::Crc<u32> = ::crc::Crc::<u32>::new(&::crc::CRC_32_CKSUM);
+    CKSUM.checksum(data)
 }
 
 fn hex(bytes: &[u8]) -> String {

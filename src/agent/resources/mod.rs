@@ -835,7 +835,10 @@ impl ResourceManager {
             Standby::Taking { deadline, .. } => deadline,
             _ => None,
         };
-        let leave = self.leave_by.filter(|_| !self.shutting_down);
+        // tick leaves only once nothing is in flight; until then the work's end wakes us.
+        let leave = self
+            .leave_by
+            .filter(|_| !self.shutting_down && self.busy == Busy::Idle);
         standby
             .into_iter()
             .chain(self.ask_again_at)
