@@ -39,6 +39,24 @@ impl ClusterBuilder<'_> {
         let connection_host = self
             .string(&v, "ansible_host")
             .unwrap_or_else(|| host.to_string());
+        for (key, value) in [
+            ("ansible_host", Some(&connection_host)),
+            ("ansible_user", None),
+        ] {
+            let value = value.cloned().or_else(|| self.string(&v, key));
+            if let Some(value) = value
+                && !ssh_word(&value)
+            {
+                let var = vars.get(key).cloned();
+                let d = Diagnostic::error(
+                    var.map(|v| v.origin).unwrap_or_else(|| origin.clone()),
+                    Some(key),
+                    format!("`{value}` cannot be given to ssh as {key}"),
+                )
+                .hint("a host name, an address or a user name: no leading `-`, no blanks");
+                self.error(d);
+            }
+        }
         let port = match vars.get("ansible_port") {
             None => 22,
             Some(var) => match &var.node.value {
@@ -170,12 +188,23 @@ impl ClusterBuilder<'_> {
     }
 }
 
+/// A host name: it names directories under `render --out` and files on the nodes, so `.`,
+/// `..` and anything else that does not start with a letter or digit is refused.
 fn valid_node_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
+    name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+}
+
+/// Whether `text` can reach ssh as a destination or user name and nothing else: a leading
+/// `-` would be read as an option (`-oProxyCommand=…` runs a command on the controller), and
+/// blanks or control characters have no place in either.
+fn ssh_word(text: &str) -> bool {
+    !text.is_empty()
+        && !text.starts_with('-')
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 #[cfg(test)]
@@ -198,6 +227,44 @@ mod tests {
             6,
             9,
             "node1: defined twice",
+        );
+    }
+
+    #[track_caller]
+    fn refused(text: &str, needle: &str) {
+        let (_dir, result) = load(text);
+        let diags = result.expect_err("inventory should be rejected");
+        assert!(
+            diags.errors().any(|d| d.message.contains(needle)),
+            "no error containing {needle:?}"
+        );
+    }
+
+    /// Names become paths (`render --out DIR/NAME/etc/ha.d`) and ssh arguments: a name `..`
+    /// would write the controller's own /etc/ha.d, an option-like host would run a command.
+    #[test]
+    fn names_that_escape_their_place_are_refused() {
+        let node2 = "node2: {ansible_host: 192.168.1.12, ";
+        for (with, needle) in [
+            (
+                "node2: {ha_node_name: '..', ",
+                "`..` cannot be a Heartbeat node name",
+            ),
+            ("node2: {ha_node_name: .hidden, ", "`.hidden` cannot be"),
+            (
+                "node2: {ansible_host: '-oProxyCommand=touch /tmp/x', ",
+                "cannot be given to ssh as ansible_host",
+            ),
+            (
+                "node2: {ansible_host: 192.168.1.12, ansible_user: '-oX=y', ",
+                "cannot be given to ssh as ansible_user",
+            ),
+        ] {
+            refused(&BASE.replace(node2, with), needle);
+        }
+        refused(
+            &BASE.replace("node2: {", "'..': {"),
+            "`..` cannot be a Heartbeat node name",
         );
     }
 

@@ -42,7 +42,9 @@ impl ClusterBuilder<'_> {
             let mut parts = text.split("::");
             let name = parts.next().unwrap_or_default().to_string();
             let args: Vec<String> = parts.map(str::to_string).collect();
-            let name_ok = !name.is_empty()
+            // The name is a file under /etc/ha.d/resource.d or /etc/init.d: `.` and `..`
+            // would name the directory itself or its parent.
+            let name_ok = name.starts_with(|ch: char| ch.is_ascii_alphanumeric())
                 && name
                     .chars()
                     .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.' | '@'));
@@ -179,6 +181,23 @@ fn safe_arg_char(c: char) -> bool {
 mod tests {
     use crate::config::ha::AutoFailback;
     use crate::config::inventory::cluster::testing::{BASE, load, rejects};
+
+    /// A resource name is a script's file name: `.`, `..` and names that start with
+    /// neither a letter nor a digit are refused.
+    #[test]
+    fn resource_names_that_name_directories_are_refused() {
+        for name in ["'..'", "'.'", ".nginx", "-x"] {
+            let (_dir, result) =
+                load(&BASE.replace("ha_resources: [nginx]", &format!("ha_resources: [{name}]")));
+            let diags = result.expect_err(name);
+            assert!(
+                diags
+                    .errors()
+                    .any(|d| d.message.contains("characters a resource script name")),
+                "{name}"
+            );
+        }
+    }
 
     #[test]
     fn resource_check_is_optional_and_bounded() {
