@@ -159,7 +159,12 @@ impl Cluster {
             .map(|n| {
                 format!(
                     "--- {n}\n{}",
-                    self.sh(n, "journalctl -u hadeploy-agent --no-pager -n 40 2>&1")
+                    // A node running the real Heartbeat logs to /var/log/ha-log instead.
+                    self.sh(
+                        n,
+                        "journalctl -u hadeploy-agent --no-pager -n 40 2>&1; \
+                         tail -n 60 /var/log/ha-log 2>/dev/null | grep -v 'scheduler\\|locked-in memory'"
+                    )
                 )
             })
             .collect()
@@ -411,7 +416,10 @@ fn lab_agent_interoperates_with_real_heartbeat() {
     let audit = real("grep ERROR /var/log/ha-log | grep -v 'scheduler\\|locked-in memory' || true");
     assert!(
         audit.trim().is_empty(),
-        "Heartbeat's resource audit complained:\n{audit}"
+        "Heartbeat's resource audit complained:\n{audit}\n--- its log around each error:\n{}",
+        real(
+            "grep -v 'scheduler\\|locked-in memory' /var/log/ha-log | grep -B12 -A3 ERROR || true"
+        )
     );
 }
 

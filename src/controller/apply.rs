@@ -313,7 +313,12 @@ async fn plan_and_execute(
             InitSystem::Sysvinit | InitSystem::Other => AgentService::InitScript,
         };
         let mut files = host.files.clone();
-        files.extend(system::files(service).into_iter().map(desired_file));
+        let deadtime = inventory.clusters[host.cluster].deadtime.as_std();
+        files.extend(
+            system::files(service, deadtime)
+                .into_iter()
+                .map(desired_file),
+        );
         let desired = Desired {
             files,
             agent_sha1: agent.sha1.clone(),

@@ -23,8 +23,14 @@ pub enum AgentService {
     InitScript,
 }
 
-/// The node's system files for the way it starts services.
-pub fn files(service: AgentService) -> Vec<RenderedFile> {
+/// How long systemd waits before starting a crashed agent again: the cluster's deadtime
+/// (the peers' window to declare it dead) and 5 s for their takeover to finish.
+pub fn restart_delay(deadtime: std::time::Duration) -> std::time::Duration {
+    deadtime + std::time::Duration::from_secs(5)
+}
+
+/// The node's system files for the way it starts services; `deadtime` is the cluster's.
+pub fn files(service: AgentService, deadtime: std::time::Duration) -> Vec<RenderedFile> {
     let file = |path, content: &str, mode, restarts_agent| RenderedFile {
         path,
         content: content.to_string(),
@@ -38,7 +44,10 @@ pub fn files(service: AgentService) -> Vec<RenderedFile> {
         match service {
             AgentService::SystemdUnit => file(
                 SYSTEMD_UNIT,
-                include_str!("../../templates/hadeploy-agent.service"),
+                &include_str!("../../templates/hadeploy-agent.service").replace(
+                    "@RESTART_SEC@",
+                    &format!("{}ms", restart_delay(deadtime).as_millis()),
+                ),
                 0o644,
                 true,
             ),
@@ -59,8 +68,9 @@ mod tests {
 
     #[test]
     fn each_init_gets_its_own_way_to_start_the_agent() {
-        let systemd = files(AgentService::SystemdUnit);
-        let sysv = files(AgentService::InitScript);
+        let deadtime = std::time::Duration::from_millis(1500);
+        let systemd = files(AgentService::SystemdUnit, deadtime);
+        let sysv = files(AgentService::InitScript, deadtime);
         let paths = |fs: &[RenderedFile]| fs.iter().map(|f| f.path).collect::<Vec<_>>();
         assert_eq!(paths(&systemd), [SYSCTL_DROPIN, SYSTEMD_UNIT, AGENT_MANUAL]);
         assert_eq!(paths(&sysv), [SYSCTL_DROPIN, INIT_SCRIPT, AGENT_MANUAL]);
@@ -68,6 +78,11 @@ mod tests {
         let unit = &systemd[1];
         assert!(
             unit.restarts_agent && unit.content.contains("Documentation=man:hadeploy-agent(8)")
+        );
+        assert!(
+            unit.content.contains("\nRestartSec=6500ms\n"),
+            "{}",
+            unit.content
         );
         assert_eq!(sysv[1].mode, 0o755);
         assert!(systemd[0].content.contains("net.ipv4.ip_nonlocal_bind = 1"));
