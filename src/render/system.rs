@@ -84,6 +84,7 @@ mod tests {
             "{}",
             unit.content
         );
+        assert!(unit.content.contains("\nKillMode=mixed\n"));
         assert_eq!(sysv[1].mode, 0o755);
         assert!(systemd[0].content.contains("net.ipv4.ip_nonlocal_bind = 1"));
         assert!(!systemd[0].restarts_agent && !systemd[2].restarts_agent);
