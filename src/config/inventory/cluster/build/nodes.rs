@@ -16,6 +16,24 @@ use crate::config::inventory::yaml::Value;
 use super::{CVars, ClusterBuilder};
 
 impl ClusterBuilder<'_> {
+    /// An error at `key` (or the host) unless `value` can reach ssh as one word.
+    fn refuse_unless_ssh_word(&mut self, vars: &Vars, origin: &Origin, key: &str, value: &str) {
+        if ssh_word(value) {
+            return;
+        }
+        let at = vars
+            .get(key)
+            .map(|v| v.origin.clone())
+            .unwrap_or_else(|| origin.clone());
+        let d = Diagnostic::error(
+            at,
+            Some(key),
+            format!("`{value}` cannot be given to ssh as {key}"),
+        )
+        .hint("a host name, an address or a user name: no leading `-`, no blanks");
+        self.error(d);
+    }
+
     pub(super) fn node(&mut self, host: &str, vars: &Vars) -> Option<ClusterNode> {
         let origin = self
             .layout
@@ -39,24 +57,7 @@ impl ClusterBuilder<'_> {
         let connection_host = self
             .string(&v, "ansible_host")
             .unwrap_or_else(|| host.to_string());
-        for (key, value) in [
-            ("ansible_host", Some(&connection_host)),
-            ("ansible_user", None),
-        ] {
-            let value = value.cloned().or_else(|| self.string(&v, key));
-            if let Some(value) = value
-                && !ssh_word(&value)
-            {
-                let var = vars.get(key).cloned();
-                let d = Diagnostic::error(
-                    var.map(|v| v.origin).unwrap_or_else(|| origin.clone()),
-                    Some(key),
-                    format!("`{value}` cannot be given to ssh as {key}"),
-                )
-                .hint("a host name, an address or a user name: no leading `-`, no blanks");
-                self.error(d);
-            }
-        }
+        self.refuse_unless_ssh_word(vars, &origin, "ansible_host", &connection_host);
         let port = match vars.get("ansible_port") {
             None => 22,
             Some(var) => match &var.node.value {
@@ -69,6 +70,9 @@ impl ClusterBuilder<'_> {
             },
         };
         let user = self.string(&v, "ansible_user");
+        if let Some(user) = &user {
+            self.refuse_unless_ssh_word(vars, &origin, "ansible_user", user);
+        }
         let private_key = self
             .string(&v, "ansible_ssh_private_key_file")
             .map(PathBuf::from);
@@ -266,6 +270,14 @@ mod tests {
             &BASE.replace("node2: {", "'..': {"),
             "`..` cannot be a Heartbeat node name",
         );
+        // A user that is not a string is one error, not one per check that reads it.
+        let (_dir, result) = load(&BASE.replace(node2, "node2: {ansible_user: [a], "));
+        let diags = result.expect_err("a list is no user name");
+        let about_user = diags
+            .errors()
+            .filter(|d| d.key.as_deref() == Some("ansible_user"))
+            .count();
+        assert_eq!(about_user, 1);
     }
 
     #[test]
