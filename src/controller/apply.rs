@@ -312,21 +312,17 @@ async fn plan_and_execute(
             InitSystem::Systemd => AgentService::SystemdUnit,
             InitSystem::Sysvinit | InitSystem::Other => AgentService::InitScript,
         };
+        let cluster = &inventory.clusters[host.cluster];
         let mut files = host.files.clone();
-        let deadtime = inventory.clusters[host.cluster].deadtime.as_std();
         files.extend(
-            system::files(service, deadtime)
+            system::files(service, cluster.deadtime.as_std())
                 .into_iter()
                 .map(desired_file),
         );
         let desired = Desired {
             files,
             agent_sha1: agent.sha1.clone(),
-            keep_out_of_boot: keep_out_of_boot(
-                &inventory.clusters[host.cluster].disable_autostart,
-                roles,
-                state.os_family,
-            ),
+            keep_out_of_boot: keep_out_of_boot(&cluster.disable_autostart, roles, state.os_family),
         };
         let steps = plan::plan(&desired, &state);
         host.report.steps = steps

@@ -25,7 +25,7 @@ pub enum AgentService {
 
 /// How long systemd waits before starting a crashed agent again: the cluster's deadtime
 /// (the peers' window to declare it dead) and 5 s for their takeover to finish.
-pub fn restart_delay(deadtime: std::time::Duration) -> std::time::Duration {
+fn restart_delay(deadtime: std::time::Duration) -> std::time::Duration {
     deadtime + std::time::Duration::from_secs(5)
 }
 

@@ -75,10 +75,7 @@ impl Node {
                 .get(&src)
                 .is_some_and(|t| t.is_older(generation))
             {
-                self.counters.replays += 1;
-                self.bad_packet("replay of an older generation", now, || {
-                    format!("{kind} from {src}")
-                });
+                self.replay_dropped(now, || format!("{kind} from {src}"));
                 return;
             }
         } else {
@@ -94,10 +91,7 @@ impl Node {
                 .observe(generation, seq, is_status);
             match &verdict {
                 Verdict::Replay => {
-                    self.counters.replays += 1;
-                    self.bad_packet("replay of an older generation", now, || {
-                        format!("from {src}")
-                    });
+                    self.replay_dropped(now, || format!("{kind} from {src}"));
                     return;
                 }
                 Verdict::Duplicate => self.counters.duplicates += 1,
@@ -156,6 +150,13 @@ impl Node {
             return;
         }
         self.dispatch(kind, &src, generation, now);
+    }
+
+    /// A datagram of an older generation than its sender's current one: counted and dropped,
+    /// whatever its type.
+    fn replay_dropped(&mut self, now: Instant, detail: impl FnOnce() -> String) {
+        self.counters.replays += 1;
+        self.bad_packet("replay of an older generation", now, detail);
     }
 
     fn dispatch(&mut self, kind: Kind, src: &str, generation: u64, now: Instant) {
