@@ -160,6 +160,24 @@ impl Node {
     }
 
     fn dispatch(&mut self, kind: Kind, src: &str, generation: u64, now: Instant) {
+        let resource_talk = matches!(
+            kind,
+            Kind::Starting
+                | Kind::Resource { .. }
+                | Kind::AskResources { .. }
+                | Kind::Takeover { .. }
+        );
+        if resource_talk
+            && !self
+                .membership
+                .status(src)
+                .is_some_and(NodeStatus::is_alive)
+        {
+            // From a node we hold for gone: one lingering after its `shutdone` (a
+            // retransmission we asked for, an answer to an old request). It has left the
+            // negotiation; read as news, its word would make it a holder or a taker again.
+            return;
+        }
         let outputs = match kind {
             Kind::Shutdone => {
                 self.log(6, format!("received shutdown notice from {src}"));

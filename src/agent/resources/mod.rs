@@ -208,6 +208,9 @@ pub struct ResourceManager {
     initial_done: bool,
     /// When to send `starting` again because a live peer has not said what it holds.
     ask_again_at: Option<Instant>,
+    /// A peer came back: once the datagrams it sent while cut off have been retransmitted,
+    /// everybody says again what it holds (see [`view_in_doubt`](Self::view_in_doubt)).
+    confirm: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -259,6 +262,7 @@ impl ResourceManager {
             claims: Claims::default(),
             initial_done: false,
             ask_again_at: None,
+            confirm: false,
         }
     }
 
@@ -295,6 +299,14 @@ impl ResourceManager {
 
     fn is_stable(&self) -> bool {
         self.busy == Busy::Idle && matches!(self.standby, Standby::Not)
+    }
+
+    /// What `isstable` says: stable while a request of ours waits for its `other` too, as
+    /// in 3.0.6 (nothing moves until it is answered). Saying otherwise would make the node
+    /// the request goes to ignore it — a `starting` from a returning node, answered while the
+    /// failback offer to it is out, was enough — and the offer would lapse unanswered.
+    fn says_stable(&self) -> bool {
+        self.busy == Busy::Idle && matches!(self.standby, Standby::Not | Standby::Asked { .. })
     }
 
     /// The groups `hold` names, seen from `node`.
@@ -342,7 +354,7 @@ impl ResourceManager {
     /// both holding the same groups).
     fn holding_message(&self, holding: &GroupSet, info: Option<&str>) -> Output {
         let hold = self.my_hold(holding);
-        let stable = if self.is_stable() { "1" } else { "0" };
+        let stable = if self.says_stable() { "1" } else { "0" };
         let mut f = fields(&[
             ("t", "resource"),
             ("rsc_hold", hold.as_str()),
@@ -397,9 +409,22 @@ impl ResourceManager {
         // Whatever exchange we had with its former self is void: a restarted node knows
         // nothing of it, and one back from a partition gave it up when it declared us dead.
         self.forget_exchange_with(node);
+        // A request of ours still unanswered is withdrawn, as a death withdraws it: the node
+        // that would take it may be this one, which never heard it (it went out to its
+        // former self, or before it could hear us). settle asks again once it is known.
+        if let Standby::Asked { .. } = self.standby {
+            self.standby = Standby::Not;
+        }
         let mut out = Vec::new();
         if self.comm_up && !self.shutting_down {
             out.push(self.resource_message(None));
+            // What it said while we had it for dead arrives now, retransmitted to fill the
+            // gap in its sequence numbers, after what it says today — and an old statement of
+            // its holdings replaces the new one. The view can come out of that wrong yet
+            // consistent (every node believing a group held by a node that released it), so
+            // nothing would look amiss: once that traffic is over, ask everybody once more.
+            self.confirm = true;
+            self.ask_again_at = None;
         }
         if self.leaving() && self.standby == Standby::Not && self.busy == Busy::Idle {
             out.extend(self.shutdown_now());
@@ -488,17 +513,7 @@ impl ResourceManager {
         view.stable = isstable.unwrap_or(view.stable);
         let mut out = Vec::new();
         match self.standby.clone() {
-            Standby::Taking {
-                from,
-                hold,
-                answered,
-                ..
-            } if from == node => {
-                let waiting_for = self.groups_of(node, hold);
-                let still_holds = self.peers[node]
-                    .holds
-                    .iter()
-                    .any(|g| waiting_for.contains(g));
+            Standby::Taking { from, answered, .. } if from == node => {
                 match isstable {
                     // The giver announces what it keeps before stopping the rest: it is giving.
                     Some(false) if info == Some("standby") => {
@@ -506,9 +521,12 @@ impl ResourceManager {
                             *deadline = None;
                         }
                     }
-                    // After our `other`, a giver that says it is stable and still holds what it
-                    // offered is not giving any more (it cancelled, or its stop failed).
-                    Some(true) if answered && still_holds => {
+                    // After our `other`, a giver that says it is stable is not giving any more:
+                    // a giver is in flux from accepting our `other` until our `done`. It still
+                    // holds what it offered (it cancelled, or its stop failed), or it released
+                    // it another way (it withdrew its request to settle a group held twice, and
+                    // our `other` found nothing to answer); either way no `done` will come.
+                    Some(true) if answered => {
                         self.standby = Standby::Not;
                         // A giver still waiting for us (the stable message was an old one) learns
                         // where the groups are.
@@ -517,8 +535,9 @@ impl ResourceManager {
                     _ => {}
                 }
             }
-            Standby::Given { to, .. } if to == node && self.taker_has_them(node) => {
-                // Its `done` is still to come, or was lost; it already says it runs them.
+            Standby::Given { to, .. } if to == node && self.taker_is_through(node) => {
+                // Its `done` is still to come, or was lost, or will never come (it dropped out
+                // of the exchange): it says it is stable again.
                 self.standby = Standby::Not;
                 if self.leaving() {
                     return self.shutdown_now();
@@ -531,22 +550,19 @@ impl ResourceManager {
         out
     }
 
-    fn standby_taker(&self) -> String {
-        match &self.standby {
-            Standby::Given { to, .. } => to.clone(),
-            _ => String::new(),
-        }
-    }
-
-    /// Whether `taker`, to which we gave groups, says it is stable and holds all of them.
-    fn taker_has_them(&self, taker: &str) -> bool {
-        let Standby::Given { hold, .. } = self.standby else {
+    /// Whether `taker`, to which we gave groups, said since our `done` that it is stable
+    /// (sending `done` marked it in flux): it runs them now and its `done` is still to come or
+    /// was lost — or it had dropped out of the exchange (an old `resource` of ours,
+    /// retransmitted, made it believe we were not giving) and answered our `done` with its
+    /// holdings, so no `done` will ever come. Waiting for one then would leave us in flux for
+    /// good, and the groups unheld.
+    fn taker_is_through(&self, taker: &str) -> bool {
+        let Standby::Given { .. } = self.standby else {
             return false;
         };
-        let given = self.groups_of(&self.me, hold);
-        self.peers.get(taker).is_some_and(|v| {
-            v.alive && v.known && v.stable && !given.is_empty() && given.is_subset(&v.holds)
-        })
+        self.peers
+            .get(taker)
+            .is_some_and(|v| v.alive && v.known && v.stable)
     }
 
     /// An `ask_resources` from a peer.
@@ -606,6 +622,17 @@ impl ResourceManager {
                     };
                     self.start_release(groups, Why::Standby, Some("standby"))
                 }
+                // The node whose offer we are taking answers an offer itself (ours, which a
+                // peer's death withdrew before the two crossed, or another's): it is taking,
+                // so it is not giving, and its `done` will never come. Drop the offer before
+                // starting anything for good; what we prestarted for it stops. Our stable
+                // `resource` tells it the same if it is taking from us.
+                Standby::Taking { from, .. } if from == node && self.busy == Busy::Idle => {
+                    self.standby = Standby::Not;
+                    let mut out = vec![self.resource_message(None)];
+                    out.extend(self.settle(now));
+                    out
+                }
                 // An `other` for a request we no longer make (it timed out, a peer died, or
                 // the `me` it answers was an old one retransmitted): say what we hold, so
                 // that the taker stops what it started for it.
@@ -645,6 +672,13 @@ impl ResourceManager {
                     let mut out = vec![self.resource_message(None)];
                     out.extend(self.settle(now));
                     out
+                }
+                // A `done` for an exchange we are not in (we dropped out of it, or it is
+                // the taker's `done` after its stable `resource` ended ours): say what we hold
+                // — a giver still waiting on us learns that we are stable, and 3.0.6 sends its
+                // holdings after the exchange too.
+                _ if self.peers[node].alive && self.comm_up && !self.shutting_down => {
+                    vec![self.resource_message(None)]
                 }
                 _ => Vec::new(),
             },
@@ -722,7 +756,11 @@ impl ResourceManager {
 
     /// An `hb_takeover` from a peer: it wants `hold` (its view); we give the complement.
     pub fn peer_takeover(&mut self, node: &str, hold: Hold, now: Instant) -> Vec<Output> {
-        if node == self.me || !self.peers.contains_key(node) {
+        // Not from a node we hold for gone: after its `shutdone` a lingering node sends only
+        // retransmissions, and it would take nothing anyway (a leaver ignores offers). The
+        // holders would sit in a request nobody answers for STANDBY_REPLY_TIMEOUT, settling
+        // nothing else meanwhile (a group held twice, say).
+        if node == self.me || !self.peers.get(node).is_some_and(|v| v.alive) {
             return Vec::new();
         }
         self.request_standby(hold.takeover_complement(), now)
@@ -755,6 +793,11 @@ impl ResourceManager {
 
     /// `hadeploy-agent takeover` (hb_takeover): ask the peers to give us `hold`.
     pub fn request_takeover(&self, hold: Hold) -> Vec<Output> {
+        if self.shutting_down || self.leaving() {
+            // A node on its way out takes nothing (peer_ask ignores offers then): asking the
+            // holders to give would only freeze them in requests nobody answers.
+            return Vec::new();
+        }
         vec![Output::Send(fields(&[
             ("t", "hb_takeover"),
             ("rsc_hold", hold.as_str()),
@@ -793,9 +836,27 @@ impl ResourceManager {
             self.standby = Standby::Not;
             return self.shutdown_now();
         }
-        if let Standby::Asked { deadline, .. } = self.standby
+        if let Standby::Asked {
+            deadline,
+            ref groups,
+            ..
+        } = self.standby
             && now >= deadline
         {
+            // A home node that let the offer of its groups lapse (it was busy, or could not
+            // be sure it was the taker yet) is offered them again: failback is not given up
+            // after one try.
+            let homes: Vec<String> = groups
+                .iter()
+                .map(|&g| self.groups[g].home.clone())
+                .collect();
+            if self.failback == AutoFailback::On {
+                for home in homes {
+                    if let Some(view) = self.peers.get_mut(&home).filter(|v| v.alive) {
+                        view.failback_due = true;
+                    }
+                }
+            }
             self.standby = Standby::Not;
             return self.settle(now);
         }
@@ -813,19 +874,78 @@ impl ResourceManager {
             return out;
         }
         // Decisions wait for every live peer's holdings; if its `resource` message was lost,
-        // `starting` makes every peer say again what it holds.
-        let waiting =
+        // `starting` makes every peer say again what it holds. So does a view that cannot be
+        // the truth, and the confirmation after a peer came back.
+        let unknown =
             self.comm_up && !self.shutting_down && self.live_peers().any(|(_, v)| !v.known);
-        match (waiting, self.ask_again_at) {
+        // Never during an exchange or a transition of ours: a 3.0.6 peer that hears `starting`
+        // while taking answers that it is stable, and one in a takeover starts failing back.
+        let doubt = !unknown
+            && self.is_stable()
+            && ((self.confirm && self.comm_up && !self.shutting_down) || self.view_in_doubt());
+        match (unknown || doubt, self.ask_again_at) {
             (false, _) => self.ask_again_at = None,
             (true, None) => self.ask_again_at = Some(now + ASK_AGAIN),
             (true, Some(at)) if now >= at => {
                 self.ask_again_at = Some(now + ASK_AGAIN);
-                return vec![Output::Send(fields(&[("t", "starting")]))];
+                let mut out = vec![Output::Send(fields(&[("t", "starting")]))];
+                if doubt {
+                    self.confirm = false;
+                    // Our own holdings too: a peer's view of us may be just as old, and a
+                    // 3.0.6 peer takes `starting` to mean that we are in flux until we say
+                    // otherwise.
+                    out.push(self.resource_message(None));
+                }
+                return out;
             }
             _ => {}
         }
         Vec::new()
+    }
+
+    /// Whether what we believe the peers hold cannot be the settled truth although nothing
+    /// moves here: a live peer in flux, or a group held by nobody or, unambiguously, by two
+    /// nodes. A `resource` message states its sender's full holdings, and the newest is meant
+    /// to replace the rest — but datagrams do not arrive in order: two sent milliseconds apart
+    /// can swap (two media, a lost one retransmitted), and after a partition heals the gap is
+    /// filled with what the peer said while cut off. An old statement that lands last stands
+    /// for good, since nobody speaks again once nothing moves: a group it shows held stays
+    /// unheld, a peer it shows in flux is never offered anything. While the view stays like
+    /// that, [`tick`](Self::tick) asks everybody again, [`ASK_AGAIN`] apart (during a hand-off
+    /// that takes its time, one `resource` message per peer and second).
+    fn view_in_doubt(&self) -> bool {
+        if !self.comm_up
+            || self.shutting_down
+            || self.leaving()
+            || !self.initial_done
+            || !self.is_stable()
+        {
+            return false;
+        }
+        if self.live_peers().any(|(_, v)| !v.stable) {
+            return true;
+        }
+        (0..self.groups.len()).any(|g| {
+            // rsc_hold names categories: a peer saying `foreign` may hold only one of several
+            // foreign groups, so it counts as a second holder only when its word can mean no
+            // other group — otherwise asking again would change nothing, every second.
+            let precise = |node: &str| {
+                let home_is_node = self.groups[g].home == node;
+                self.groups
+                    .iter()
+                    .filter(|other| (other.home == node) == home_is_node)
+                    .count()
+                    == 1
+            };
+            let mine = usize::from(self.held.contains(&g));
+            let theirs: Vec<&String> = self
+                .live_peers()
+                .filter(|(_, v)| v.holds.contains(&g))
+                .map(|(n, _)| n)
+                .collect();
+            let precise_holders = mine + theirs.iter().filter(|n| precise(n)).count();
+            mine + theirs.len() == 0 || precise_holders > 1
+        })
     }
 
     /// The next instant [`tick`](Self::tick) has something to do.
@@ -966,19 +1086,13 @@ impl ResourceManager {
                 out.extend(self.settle(now));
                 return out;
             };
-            self.standby = Standby::Given { hold, to };
-            if self.taker_has_them(&self.standby_taker()) {
-                // It already says it runs them (it took them as unheld after dropping out of
-                // the exchange): no `done` will come.
-                self.standby = Standby::Not;
-                if self.leaving() {
-                    out.extend(self.shutdown_now());
-                    return out;
-                }
-                out.push(self.resource_message(None));
-                out.extend(self.settle(now));
-                return out;
+            if let Some(view) = self.peers.get_mut(&to) {
+                // In flux from our `done` until it says otherwise (taker_is_through). What it
+                // said before does not count: a 3.0.6 taker, asked, says it is stable while it
+                // waits for our `done`.
+                view.stable = false;
             }
+            self.standby = Standby::Given { hold, to };
             if self.leaving() {
                 // `shutdone` only after the taker's `done`: a real Heartbeat taker that hears
                 // it while still starting starts the groups a second time, as a dead node's.
@@ -1034,6 +1148,24 @@ mod tests {
         n1.peer_resource("node2", Hold::None, Some(true), None, now);
         n1.acquired(&set(&[0]), now);
         n1
+    }
+
+    /// node2 up and holding node1's group when node1 comes alive, its holdings not yet known.
+    fn node2_holding_node1s_group(failback: AutoFailback, now: Instant) -> ResourceManager {
+        let mut n2 = pair("node2", failback);
+        n2.comm_up(now);
+        n2.acquired(&set(&[0]), now);
+        n2.peer_alive("node1");
+        n2
+    }
+
+    /// node2 up, holding nothing, with node1 known to hold its group and stable.
+    fn node2_beside_node1_holding(failback: AutoFailback, now: Instant) -> ResourceManager {
+        let mut n2 = pair("node2", failback);
+        n2.peer_alive("node1");
+        n2.comm_up(now);
+        n2.peer_resource("node1", Hold::Local, Some(true), None, now);
+        n2
     }
 
     fn sent(out: &[Output]) -> Vec<String> {
@@ -1119,10 +1251,7 @@ mod tests {
     fn a_joining_node_waits_and_failback_on_returns_its_group() {
         let now = Instant::now();
         // node2 holds node1's group; node1 comes back.
-        let mut n2 = pair("node2", AutoFailback::On);
-        n2.comm_up(now);
-        n2.acquired(&set(&[0]), now);
-        n2.peer_alive("node1");
+        let mut n2 = node2_holding_node1s_group(AutoFailback::On, now);
         let mut n1 = pair("node1", AutoFailback::On);
         n1.peer_alive("node2");
         assert!(acquires(&n1.comm_up(now)).is_none());
@@ -1172,10 +1301,7 @@ mod tests {
     fn with_failback_on_a_standby_sticks() {
         let now = Instant::now();
         // node2 took node1's group by standby: node1 is up all along, not returning.
-        let mut n2 = pair("node2", AutoFailback::On);
-        n2.peer_alive("node1");
-        n2.comm_up(now);
-        n2.peer_resource("node1", Hold::Local, Some(true), None, now);
+        let mut n2 = node2_beside_node1_holding(AutoFailback::On, now);
         n2.peer_ask("node1", Hold::All, "me", now);
         n2.peer_resource("node1", Hold::None, Some(false), Some("standby"), now);
         n2.peer_ask("node1", Hold::All, "done", now);
@@ -1196,10 +1322,7 @@ mod tests {
     #[test]
     fn failback_off_leaves_the_group_where_it_is() {
         let now = Instant::now();
-        let mut n2 = pair("node2", AutoFailback::Off);
-        n2.comm_up(now);
-        n2.acquired(&set(&[0]), now);
-        n2.peer_alive("node1");
+        let mut n2 = node2_holding_node1s_group(AutoFailback::Off, now);
         let out = n2.peer_resource("node1", Hold::None, Some(true), None, now);
         assert!(out.is_empty(), "{out:?}");
     }
@@ -1251,10 +1374,7 @@ mod tests {
     #[test]
     fn takeover_asks_the_peer_to_stand_by() {
         let now = Instant::now();
-        let mut n2 = pair("node2", AutoFailback::Off);
-        n2.comm_up(now);
-        n2.acquired(&set(&[0]), now);
-        n2.peer_alive("node1");
+        let mut n2 = node2_holding_node1s_group(AutoFailback::Off, now);
         n2.peer_resource("node1", Hold::None, Some(true), None, now);
         let out = n2.peer_takeover("node1", Hold::All, now);
         assert_eq!(sent(&out), ["t=ask_resources rsc_hold=all info=me"]);
@@ -1272,10 +1392,7 @@ mod tests {
     fn a_graceful_stop_hands_over_make_before_break_then_leaves() {
         let now = Instant::now();
         let mut n1 = node1_holding(AutoFailback::On, now);
-        let mut n2 = pair("node2", AutoFailback::On);
-        n2.peer_alive("node1");
-        n2.comm_up(now);
-        n2.peer_resource("node1", Hold::Local, Some(true), None, now);
+        let mut n2 = node2_beside_node1_holding(AutoFailback::On, now);
 
         // The leaver asks first and stops nothing yet.
         let out = n1.shutdown(now);
@@ -1402,10 +1519,7 @@ mod tests {
         assert_eq!(sent(&out), ["t=shutdone st=dead"]);
         assert_eq!(out.last(), Some(&Output::ShutdownComplete));
 
-        let mut n2 = pair("node2", AutoFailback::On);
-        n2.peer_alive("node1");
-        n2.comm_up(now);
-        n2.peer_resource("node1", Hold::Local, Some(true), None, now);
+        let mut n2 = node2_beside_node1_holding(AutoFailback::On, now);
         let out = n2.peer_gone("node1", true, now);
         assert_eq!(acquires(&out), Some(set(&[0])));
         assert!(sent(&out).is_empty(), "no stonith message for a clean exit");
@@ -1414,10 +1528,7 @@ mod tests {
     #[test]
     fn a_dead_holder_is_reported_unfenced_and_taken_over() {
         let now = Instant::now();
-        let mut n2 = pair("node2", AutoFailback::On);
-        n2.peer_alive("node1");
-        n2.comm_up(now);
-        n2.peer_resource("node1", Hold::Local, Some(true), None, now);
+        let mut n2 = node2_beside_node1_holding(AutoFailback::On, now);
         let out = n2.peer_gone("node1", false, now);
         assert_eq!(sent(&out), ["t=stonith node=node1 result=n_stnth"]);
         assert_eq!(acquires(&out), Some(set(&[0])));
@@ -1434,10 +1545,7 @@ mod tests {
         let out = n1.peer_resource("node2", Hold::Foreign, Some(true), None, now);
         assert_eq!(out, vec![Output::Reannounce(set(&[0]))]);
 
-        let mut n2 = pair("node2", AutoFailback::Off);
-        n2.comm_up(now);
-        n2.acquired(&set(&[0]), now);
-        n2.peer_alive("node1");
+        let mut n2 = node2_holding_node1s_group(AutoFailback::Off, now);
         let out = n2.peer_resource("node1", Hold::Local, Some(true), None, now);
         assert_eq!(releases(&out), Some(set(&[0])));
     }
@@ -1570,6 +1678,205 @@ mod tests {
     }
 
     #[test]
+    fn an_old_resource_message_that_lands_last_is_asked_about_again() {
+        let now = Instant::now();
+        // node1 holds its group and says so, stable; an earlier "in flux" of its lands last.
+        let mut n2 = node2_beside_node1_holding(AutoFailback::Off, now);
+        assert!(n2.tick(now).is_empty(), "consistent: nothing to ask");
+        n2.peer_resource("node1", Hold::Local, Some(false), None, now);
+        assert!(n2.tick(now).is_empty());
+        assert_eq!(
+            sent(&n2.tick(now + ASK_AGAIN)),
+            [
+                "t=starting",
+                "t=resource rsc_hold=local rtype=full isstable=1"
+            ]
+        );
+        // Its answer says what holds today, and nobody is asked again.
+        n2.peer_resource("node1", Hold::Local, Some(true), None, now);
+        assert!(n2.tick(now + ASK_AGAIN * 3).is_empty());
+        assert_eq!(n2.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_peer_back_from_a_partition_is_asked_once_more_after_its_old_traffic() {
+        let now = Instant::now();
+        let mut n1 = node1_holding(AutoFailback::Off, now);
+        n1.peer_gone("node2", false, now);
+        n1.peer_alive("node2");
+        n1.peer_resource("node2", Hold::None, Some(true), None, now);
+        assert!(n1.tick(now).is_empty());
+        assert_eq!(
+            sent(&n1.tick(now + ASK_AGAIN)),
+            [
+                "t=starting",
+                "t=resource rsc_hold=all rtype=full isstable=1"
+            ]
+        );
+        assert!(n1.tick(now + ASK_AGAIN * 2).is_empty(), "once");
+        assert_eq!(n1.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_takeover_asked_by_a_node_that_left_is_ignored() {
+        let now = Instant::now();
+        let mut n1 = node1_holding(AutoFailback::Off, now);
+        n1.peer_gone("node2", true, now);
+        assert!(n1.peer_takeover("node2", Hold::All, now).is_empty());
+        // Nor does a node on its way out ask for anything.
+        let mut n2 = pair("node2", AutoFailback::Off);
+        n2.comm_up(now);
+        n2.shutdown_now();
+        assert!(n2.request_takeover(Hold::All).is_empty());
+    }
+
+    #[test]
+    fn a_standby_request_is_withdrawn_when_its_group_turns_out_held_twice() {
+        let now = Instant::now();
+        // node2 holds node1's group and offers it away; then node1 turns out to hold it too.
+        let mut n2 = node2_holding_node1s_group(AutoFailback::Off, now);
+        n2.peer_resource("node1", Hold::None, Some(true), None, now);
+        assert_eq!(
+            sent(&n2.request_standby(Hold::All, now)),
+            ["t=ask_resources rsc_hold=all info=me"]
+        );
+        let out = n2.peer_resource("node1", Hold::Local, Some(true), None, now);
+        assert_eq!(releases(&out), Some(set(&[0])), "the home node keeps it");
+        assert!(n2.next_deadline().is_none(), "no request left waiting");
+    }
+
+    #[test]
+    fn a_giver_whose_taker_dropped_out_of_the_exchange_does_not_wait_for_ever() {
+        let now = Instant::now();
+        let mut n1 = node1_holding(AutoFailback::Off, now);
+        n1.request_standby(Hold::All, now);
+        n1.peer_ask("node2", Hold::All, "other", now);
+        assert_eq!(n1.released(&set(&[0]), now).len(), 1, "`done`, then waits");
+        assert_eq!(n1.status_word(), "transition");
+        // node2 says it is stable and holds nothing: no `done` will come. The group is unheld,
+        // and node1, its home, takes it back.
+        let out = n1.peer_resource("node2", Hold::None, Some(true), None, now);
+        assert_eq!(acquires(&out), Some(set(&[0])));
+        // What node2 said before our `done` does not count: a 3.0.6 taker asked by a
+        // `starting` says it is stable while it waits for the `done`.
+        let mut n1 = node1_holding(AutoFailback::Off, now);
+        n1.request_standby(Hold::All, now);
+        n1.peer_ask("node2", Hold::All, "other", now);
+        n1.peer_resource("node2", Hold::None, Some(true), None, now);
+        let out = n1.released(&set(&[0]), now);
+        assert_eq!(sent(&out), ["t=ask_resources rsc_hold=all info=done"]);
+        assert_eq!(n1.status_word(), "transition");
+        // A taker that dropped out answers the `done` with its holdings.
+        let mut n2 = node2_beside_node1_holding(AutoFailback::Off, now);
+        assert_eq!(
+            sent(&n2.peer_ask("node1", Hold::All, "done", now)),
+            ["t=resource rsc_hold=local rtype=full isstable=1"]
+        );
+        let out = n1.peer_resource("node2", Hold::Local, Some(true), None, now);
+        assert_eq!(acquires(&out), Some(set(&[0])));
+    }
+
+    #[test]
+    fn nobody_is_asked_again_while_an_exchange_runs() {
+        let now = Instant::now();
+        let mut n1 = node1_holding(AutoFailback::Off, now);
+        n1.peer_gone("node2", false, now);
+        n1.peer_alive("node2");
+        n1.peer_resource("node2", Hold::None, Some(true), None, now);
+        n1.request_standby(Hold::All, now);
+        // A 3.0.6 taker hearing `starting` now would say it is stable before it has taken.
+        for step in 0..5 {
+            let at = now + ASK_AGAIN * step;
+            assert!(sent(&n1.tick(at)).is_empty(), "asked at step {step}");
+        }
+        n1.peer_ask("node2", Hold::All, "other", now);
+        n1.released(&set(&[0]), now);
+        n1.peer_resource("node2", Hold::All, Some(true), None, now);
+        assert!(n1.is_settled());
+        // The confirmation the return called for comes once the exchange is over.
+        assert!(n1.tick(now + ASK_AGAIN * 6).is_empty());
+        assert_eq!(
+            sent(&n1.tick(now + ASK_AGAIN * 7)),
+            [
+                "t=starting",
+                "t=resource rsc_hold=none rtype=full isstable=1"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_taker_drops_the_offer_when_the_giver_is_stable_again_whatever_it_holds() {
+        let now = Instant::now();
+        let mut n2 = node2_beside_node1_holding(AutoFailback::Off, now);
+        n2.peer_ask("node1", Hold::All, "me", now);
+        n2.prestarted();
+        // node1 withdrew its request and released the group another way.
+        let out = n2.peer_resource("node1", Hold::None, Some(true), None, now);
+        assert_eq!(n2.take_stale_prestarts(), set(&[0]));
+        assert!(n2.is_settled());
+        assert_eq!(acquires(&out), None, "node1, its home, takes it back");
+    }
+
+    /// `me` in a cluster of node1–node3 whose two groups are at home on node1 and node2,
+    /// its peers alive and communication up.
+    fn three_nodes_two_groups(me: &str, now: Instant) -> ResourceManager {
+        let groups = ["node1", "node2"]
+            .iter()
+            .enumerate()
+            .map(|(i, home)| Group {
+                name: format!("10.0.0.{}", 100 + i),
+                home: home.to_string(),
+            })
+            .collect();
+        let peers: Vec<String> = ["node1", "node2", "node3"]
+            .iter()
+            .filter(|n| **n != me)
+            .map(|n| n.to_string())
+            .collect();
+        let mut rm = ResourceManager::new(me, peers.clone(), groups, AutoFailback::Off);
+        for peer in &peers {
+            rm.peer_alive(peer);
+        }
+        rm.comm_up(now);
+        rm
+    }
+
+    #[test]
+    fn two_holders_each_taking_the_others_offer_both_drop_it() {
+        let now = Instant::now();
+        let mut n1 = three_nodes_two_groups("node1", now);
+        n1.peer_resource("node2", Hold::Local, Some(true), None, now);
+        n1.peer_resource("node3", Hold::None, Some(true), None, now);
+        n1.acquired(&set(&[0]), now);
+        // A takeover asked both holders to give; each withdrew its request when a peer died,
+        // then took the other's offer, and answers it.
+        assert_eq!(
+            n1.peer_ask("node2", Hold::All, "me", now),
+            [Output::Prestart(set(&[1]))]
+        );
+        n1.prestarted();
+        let out = n1.peer_ask("node2", Hold::All, "other", now);
+        assert_eq!(
+            sent(&out),
+            ["t=resource rsc_hold=local rtype=full isstable=1"]
+        );
+        assert!(n1.is_settled());
+        assert_eq!(n1.take_stale_prestarts(), set(&[1]));
+    }
+
+    #[test]
+    fn a_group_nobody_holds_that_our_word_names_is_ours_to_take() {
+        let now = Instant::now();
+        let mut n3 = three_nodes_two_groups("node3", now);
+        n3.held.insert(0);
+        // node3 holds node1's group and says `all` (both are foreign to it): the others read
+        // that it holds node2's group too, so nobody else will take that one.
+        n3.peer_resource("node1", Hold::None, Some(true), None, now);
+        let out = n3.peer_resource("node2", Hold::None, Some(true), None, now);
+        assert_eq!(acquires(&out), Some(set(&[1])));
+    }
+
+    #[test]
     fn hold_words_are_relative_to_the_sender() {
         let rm = pair("node2", AutoFailback::On);
         assert_eq!(rm.groups_of("node1", Hold::Local), set(&[0]));
@@ -1610,10 +1917,7 @@ mod tests {
 
     /// node2 holds node1's group and offers it back; node1 prestarts and may answer.
     fn failback_offered(now: Instant) -> (ResourceManager, ResourceManager) {
-        let mut n2 = pair("node2", AutoFailback::On);
-        n2.comm_up(now);
-        n2.acquired(&set(&[0]), now);
-        n2.peer_alive("node1");
+        let mut n2 = node2_holding_node1s_group(AutoFailback::On, now);
         let out = n2.peer_resource("node1", Hold::None, Some(true), None, now);
         assert_eq!(sent(&out), ["t=ask_resources rsc_hold=foreign info=me"]);
         let mut n1 = pair("node1", AutoFailback::On);
@@ -1628,10 +1932,25 @@ mod tests {
     }
 
     #[test]
+    fn a_failback_offer_that_lapsed_is_made_again() {
+        let now = Instant::now();
+        let (_, mut n2) = failback_offered(now);
+        // node1 let it lapse (busy, or unsure yet that it is the taker): offered again.
+        assert_eq!(
+            sent(&n2.tick(now + STANDBY_REPLY_TIMEOUT)),
+            ["t=ask_resources rsc_hold=foreign info=me"]
+        );
+        let out = n2.peer_ask("node1", Hold::Foreign, "other", now);
+        assert_eq!(releases(&out), Some(set(&[0])));
+    }
+
+    #[test]
     fn a_taker_stops_what_it_prestarted_when_the_giver_gave_up() {
         let now = Instant::now();
         let (mut n1, mut n2) = failback_offered(now);
-        // The giver's request lapses before node1's `other` arrives.
+        // The giver's request lapses before node1's `other` arrives (with failback off, it
+        // is not made again).
+        n2.failback = AutoFailback::Off;
         n2.tick(now + STANDBY_REPLY_TIMEOUT);
         let other = n1.prestarted();
         assert_eq!(

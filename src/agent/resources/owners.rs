@@ -90,16 +90,22 @@ impl ResourceManager {
 
     /// Decides the next transition, if any, once nothing is in flight.
     pub(super) fn settle(&mut self, now: Instant) -> Vec<Output> {
-        if !self.comm_up
-            || self.shutting_down
-            || self.leaving()
-            || self.busy != Busy::Idle
-            || self.standby != Standby::Not
-        {
+        if !self.comm_up || self.shutting_down || self.leaving() || self.busy != Busy::Idle {
             return Vec::new();
         }
         // Until every live peer has told us what it holds, any decision could double-start.
         if self.live_peers().any(|(_, v)| !v.known) {
+            return Vec::new();
+        }
+        if matches!(self.standby, Standby::Asked { .. }) && !self.duplicates().0.is_empty() {
+            // A group we offer is also held by a node that keeps it (a partition healed, or
+            // one takeover asked two holders to give): the request would hold the release
+            // back for STANDBY_REPLY_TIMEOUT, and its taker — often that other holder, waiting
+            // in a request of its own — may never answer. Nothing is released yet: withdraw
+            // it, as its timeout would. A taker that answers still is told our holdings.
+            self.standby = Standby::Not;
+        }
+        if self.standby != Standby::Not {
             return Vec::new();
         }
         if !self.initial_done {
@@ -113,30 +119,7 @@ impl ResourceManager {
         }
 
         // A group held here and by a live peer (a healed partition): one keeps it.
-        let mut lose = GroupSet::new();
-        let mut keep = GroupSet::new();
-        for &g in &self.held {
-            let mut holders: Vec<&str> = self
-                .live_peers()
-                .filter(|(_, v)| v.holds.contains(&g))
-                .map(|(n, _)| n.as_str())
-                .collect();
-            if holders.is_empty() {
-                continue;
-            }
-            holders.push(&self.me);
-            let home = self.groups[g].home.as_str();
-            let winner = if holders.contains(&home) {
-                home
-            } else {
-                holders.iter().min().copied().unwrap_or(home)
-            };
-            if winner == self.me {
-                keep.insert(g);
-            } else {
-                lose.insert(g);
-            }
-        }
+        let (lose, keep) = self.duplicates();
         if !lose.is_empty() {
             let winner = self.designated_taker(*lose.iter().next().unwrap_or(&0));
             return self.start_release(lose, Why::Duplicate(winner), None);
@@ -146,10 +129,14 @@ impl ResourceManager {
             out.push(Output::Reannounce(keep));
         }
 
-        // Groups nobody holds.
+        // Groups nobody holds. rsc_hold names categories, not groups: a node holding one of
+        // two groups of a category says it holds both, and the peers read it so. A group
+        // nobody holds that our own word names is believed ours by everyone else, so nobody
+        // else will take it.
+        let believed_ours = self.groups_of(&self.me, self.my_hold(&self.held));
         let unheld: GroupSet = (0..self.groups.len())
             .filter(|&g| !self.held.contains(&g) && !self.held_by_live_peer(g))
-            .filter(|&g| self.designated_taker(g) == self.me)
+            .filter(|&g| self.designated_taker(g) == self.me || believed_ours.contains(&g))
             .collect();
         if !unheld.is_empty() {
             out.extend(self.start_acquire(unheld, Why::Unheld));
@@ -185,5 +172,36 @@ impl ResourceManager {
             }
         }
         out
+    }
+
+    /// The groups held here and by a live peer too, split into those this node releases and
+    /// those it keeps: the home node keeps a group if it is one of the holders, else the
+    /// holder whose name sorts first.
+    pub(super) fn duplicates(&self) -> (GroupSet, GroupSet) {
+        let mut lose = GroupSet::new();
+        let mut keep = GroupSet::new();
+        for &g in &self.held {
+            let mut holders: Vec<&str> = self
+                .live_peers()
+                .filter(|(_, v)| v.holds.contains(&g))
+                .map(|(n, _)| n.as_str())
+                .collect();
+            if holders.is_empty() {
+                continue;
+            }
+            holders.push(&self.me);
+            let home = self.groups[g].home.as_str();
+            let winner = if holders.contains(&home) {
+                home
+            } else {
+                holders.iter().min().copied().unwrap_or(home)
+            };
+            if winner == self.me {
+                keep.insert(g);
+            } else {
+                lose.insert(g);
+            }
+        }
+        (lose, keep)
     }
 }
