@@ -6,9 +6,11 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use super::daemon::{GroupSpec, ResourceCheck, Settings};
+use super::core::Config;
+use super::daemon::{ResourceCheck, Settings};
 use super::executor::{Executor, Step, Timeouts};
 use super::membership::Timers;
+use super::resources::Group;
 use super::script::Lookup;
 use super::vip::VipSpec;
 use crate::config::ha::Medium;
@@ -63,14 +65,24 @@ fn executor(config_dir: &Path) -> Executor {
     }
 }
 
-fn groups(config: &HeartbeatConfig) -> Vec<GroupSpec> {
+/// Each haresources group's resources, as the shell runs them.
+fn steps(config: &HeartbeatConfig) -> Vec<Vec<Step>> {
     config
         .haresources
         .groups
         .iter()
-        .map(|g| GroupSpec {
+        .map(|g| g.resources.iter().map(step).collect())
+        .collect()
+}
+
+/// Each group as the protocol core knows it: named by its first resource, and its home.
+fn core_groups(steps: &[Vec<Step>], config: &HeartbeatConfig) -> Vec<Group> {
+    steps
+        .iter()
+        .zip(&config.haresources.groups)
+        .map(|(steps, g)| Group {
+            name: steps.first().map(Step::describe).unwrap_or_default(),
             home: g.node.clone(),
-            steps: g.resources.iter().map(step).collect(),
         })
         .collect()
 }
@@ -102,7 +114,8 @@ pub fn load(
 ) -> Result<(Settings, Vec<Medium>, Vec<Warning>), ConfigError> {
     let (config, me, warnings) = load_checked(config_dir)?;
     let hacf = &config.hacf;
-    let settings = Settings {
+    let steps = steps(&config);
+    let protocol = Config {
         node: me,
         nodes: hacf.nodes.clone(),
         timers: Timers {
@@ -114,10 +127,14 @@ pub fn load(
         keys: config.authkeys.clone(),
         msgfmt: hacf.msgfmt,
         hopfudge: u32::from(hacf.hopfudge),
-        realtime: hacf.realtime,
         resource_check: agent_settings(config_dir)?,
-        groups: groups(&config),
+        groups: core_groups(&steps, &config),
         failback: hacf.auto_failback,
+    };
+    let settings = Settings {
+        protocol,
+        steps,
+        realtime: hacf.realtime,
         executor: executor(config_dir),
         state_dir: state_dir.to_path_buf(),
     };
@@ -283,9 +300,9 @@ pub async fn release(config_dir: &Path) -> Result<Vec<String>, ConfigError> {
     let (config, _) = HeartbeatConfig::load(config_dir)?;
     let executor = executor(config_dir);
     let mut report = Vec::new();
-    for (group, spec) in config.haresources.groups.iter().zip(groups(&config)) {
+    for (group, steps) in config.haresources.groups.iter().zip(steps(&config)) {
         let mut held = false;
-        for s in &spec.steps {
+        for s in &steps {
             if let Step::Vip(vip) = s
                 && let Ok(resolved) = vip.resolve().await
                 && resolved.is_present().await
@@ -297,7 +314,7 @@ pub async fn release(config_dir: &Path) -> Result<Vec<String>, ConfigError> {
             continue;
         }
         let mut events = Vec::new();
-        let stopped = executor.stop_group(&spec.steps, &mut events).await;
+        let stopped = executor.stop_group(&steps, &mut events).await;
         report.push(format!(
             "released {}{}",
             group.name(),

@@ -24,63 +24,20 @@ pub use super::core::ResourceCheck;
 use super::core::{Config, Control, Effect, Finished, Identity, Node, Work};
 use super::executor::{self, Executor, Step};
 use super::media::{Inbound, Media};
-use super::membership::Timers;
-use super::resources::{Group, GroupSet};
+use super::resources::GroupSet;
 use super::vip::VipSpec;
-use crate::config::ha::{AutoFailback, MsgFormat};
-use crate::config::heartbeat::authkeys::AuthKeys;
 
-/// One haresources group as the daemon runs it.
-#[derive(Clone, Debug)]
-pub struct GroupSpec {
-    pub home: String,
-    pub steps: Vec<Step>,
-}
-
-/// Everything the daemon needs, already validated.
+/// Everything the daemon needs, already validated: what the protocol core runs on, and what
+/// only the shell needs — how to run each group, where state lives.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// This node's name, lower-case.
-    pub node: String,
-    /// Every configured node, this one included, lower-case.
-    pub nodes: Vec<String>,
-    pub timers: Timers,
-    pub keys: AuthKeys,
-    /// `msgfmt`: whether the classic `auth` field travels inside the body too.
-    pub msgfmt: MsgFormat,
-    pub hopfudge: u32,
+    pub protocol: Config,
+    /// Each group's resources in haresources order, by the index of `protocol.groups`.
+    pub steps: Vec<Vec<Step>>,
     /// ha.cf `realtime`: the binary raises the daemon to SCHED_RR before it starts.
     pub realtime: bool,
-    /// Status polling of held resources (hadeploy-agent.cf), off when `None`.
-    pub resource_check: Option<ResourceCheck>,
-    pub groups: Vec<GroupSpec>,
-    pub failback: AutoFailback,
     pub executor: Executor,
     pub state_dir: PathBuf,
-}
-
-impl Settings {
-    /// What the protocol core needs of these settings.
-    fn protocol(&self) -> Config {
-        Config {
-            node: self.node.clone(),
-            nodes: self.nodes.clone(),
-            timers: self.timers,
-            keys: self.keys.clone(),
-            msgfmt: self.msgfmt,
-            hopfudge: self.hopfudge,
-            resource_check: self.resource_check,
-            groups: self
-                .groups
-                .iter()
-                .map(|g| Group {
-                    name: g.steps.first().map(Step::describe).unwrap_or_default(),
-                    home: g.home.clone(),
-                })
-                .collect(),
-            failback: self.failback,
-        }
-    }
 }
 
 /// Logs to stderr with a syslog priority prefix (`<3>` error … `<6>` info), which journald
@@ -143,7 +100,7 @@ impl Agent {
     fn steps_of(&self, groups: &GroupSet) -> Vec<(usize, Vec<Step>)> {
         groups
             .iter()
-            .map(|&g| (g, self.settings.groups[g].steps.clone()))
+            .map(|&g| (g, self.settings.steps[g].clone()))
             .collect()
     }
 
@@ -151,7 +108,7 @@ impl Agent {
     fn vips_of(&self, groups: &GroupSet) -> Vec<VipSpec> {
         groups
             .iter()
-            .flat_map(|&g| self.settings.groups[g].steps.iter())
+            .flat_map(|&g| self.settings.steps[g].iter())
             .filter_map(|s| match s {
                 Step::Vip(spec) => Some(spec.clone()),
                 Step::Script { .. } => None,
@@ -418,7 +375,7 @@ pub async fn run(
         &format!(
             "hadeploy-agent {} starting as {} (generation {generation}, {})",
             env!("CARGO_PKG_VERSION"),
-            settings.node,
+            settings.protocol.node,
             match previous {
                 super::generation::Previous::Found(_) => "previous generation found",
                 super::generation::Previous::Missing => "no previous generation",
@@ -427,12 +384,9 @@ pub async fn run(
     );
     // Nothing runs here until the negotiation says this node holds it: an agent that died may
     // have left VIPs behind, and a service may have been started by hand or at boot.
-    for group in &settings.groups {
+    for steps in &settings.steps {
         let mut events = Vec::new();
-        settings
-            .executor
-            .stop_group(&group.steps, &mut events)
-            .await;
+        settings.executor.stop_group(steps, &mut events).await;
         for e in events {
             if let Err(why) = e.outcome {
                 log(4, &format!("stopping {} at start-up: {why}", e.resource));
@@ -446,7 +400,7 @@ pub async fn run(
         unix_ms: unix_ms(),
         seed: rand::random(),
     };
-    let mut node = Node::new(settings.protocol(), identity, Instant::now());
+    let mut node = Node::new(settings.protocol.clone(), identity, Instant::now());
     node.set_loadavg(loadavg());
     let (finished_tx, mut finished_rx) = mpsc::channel(16);
     let mut agent = Agent {
