@@ -719,22 +719,22 @@ fn a_home_node_that_returns_gets_its_group_back_each_time() {
     for seed in 0..50 {
         let mut sim = Sim::new(seed, 3, AutoFailback::On, 1);
         sim.run_until(sim.start + DEADTIME * 4);
-        let holds = |sim: &Sim, i: usize| {
-            sim.hosts[i]
+        let assert_node1_holds = |sim: &Sim, when: &str| {
+            let holds = sim.hosts[0]
                 .node
                 .as_ref()
-                .is_some_and(|n| n.resources().held().contains(&0))
+                .is_some_and(|n| n.resources().held().contains(&0));
+            assert!(holds, "seed {seed}: {when}\n{}", sim.trace.join("\n"));
         };
-        assert!(holds(&sim, 0), "seed {seed}\n{}", sim.trace.join("\n"));
+        let back_and_holding = |sim: &mut Sim, when: &str| {
+            sim.boot(0);
+            sim.run_until(sim.now + BACK_BY);
+            assert_node1_holds(sim, when);
+        };
+        assert_node1_holds(&sim, "formed");
         sim.crash(0);
         sim.run_until(sim.now + DEADTIME * 3);
-        sim.boot(0);
-        sim.run_until(sim.now + BACK_BY);
-        assert!(
-            holds(&sim, 0),
-            "seed {seed}: after the crash\n{}",
-            sim.trace.join("\n")
-        );
+        back_and_holding(&mut sim, "after the crash");
         sim.hosts[0].stopping = true;
         sim.hosts[0].node.as_mut().unwrap().handle_shutdown(sim.now);
         sim.drain(0);
@@ -743,13 +743,7 @@ fn a_home_node_that_returns_gets_its_group_back_each_time() {
             sim.run_until(sim.now + KEEPALIVE / 10);
         }
         assert!(sim.hosts[0].node.is_none(), "seed {seed}: never left");
-        sim.boot(0);
-        sim.run_until(sim.now + BACK_BY);
-        assert!(
-            holds(&sim, 0),
-            "seed {seed}: after the stop\n{}",
-            sim.trace.join("\n")
-        );
+        back_and_holding(&mut sim, "after the stop");
         sim.check_settled();
         sim.fail_if_any(seed);
     }

@@ -557,9 +557,6 @@ impl ResourceManager {
     /// holdings, so no `done` will ever come. Waiting for one then would leave us in flux for
     /// good, and the groups unheld.
     fn taker_is_through(&self, taker: &str) -> bool {
-        let Standby::Given { .. } = self.standby else {
-            return false;
-        };
         self.peers
             .get(taker)
             .is_some_and(|v| v.alive && v.known && v.stable)
@@ -836,28 +833,22 @@ impl ResourceManager {
             self.standby = Standby::Not;
             return self.shutdown_now();
         }
-        if let Standby::Asked {
-            deadline,
-            ref groups,
-            ..
-        } = self.standby
+        if let Standby::Asked { deadline, .. } = self.standby
             && now >= deadline
+            && let Standby::Asked { groups, .. } =
+                std::mem::replace(&mut self.standby, Standby::Not)
         {
             // A home node that let the offer of its groups lapse (it was busy, or could not
             // be sure it was the taker yet) is offered them again: failback is not given up
             // after one try.
-            let homes: Vec<String> = groups
-                .iter()
-                .map(|&g| self.groups[g].home.clone())
-                .collect();
             if self.failback == AutoFailback::On {
-                for home in homes {
-                    if let Some(view) = self.peers.get_mut(&home).filter(|v| v.alive) {
+                for g in groups {
+                    let home = &self.groups[g].home;
+                    if let Some(view) = self.peers.get_mut(home).filter(|v| v.alive) {
                         view.failback_due = true;
                     }
                 }
             }
-            self.standby = Standby::Not;
             return self.settle(now);
         }
         if let Standby::Taking {
@@ -880,9 +871,8 @@ impl ResourceManager {
             self.comm_up && !self.shutting_down && self.live_peers().any(|(_, v)| !v.known);
         // Never during an exchange or a transition of ours: a 3.0.6 peer that hears `starting`
         // while taking answers that it is stable, and one in a takeover starts failing back.
-        let doubt = !unknown
-            && self.is_stable()
-            && ((self.confirm && self.comm_up && !self.shutting_down) || self.view_in_doubt());
+        let idle = self.comm_up && !self.shutting_down && self.is_stable();
+        let doubt = !unknown && idle && (self.confirm || self.view_in_doubt());
         match (unknown || doubt, self.ask_again_at) {
             (false, _) => self.ask_again_at = None,
             (true, None) => self.ask_again_at = Some(now + ASK_AGAIN),
@@ -913,13 +903,10 @@ impl ResourceManager {
     /// unheld, a peer it shows in flux is never offered anything. While the view stays like
     /// that, [`tick`](Self::tick) asks everybody again, [`ASK_AGAIN`] apart (during a hand-off
     /// that takes its time, one `resource` message per peer and second).
+    ///
+    /// Asked only of a node that is up, idle and in no exchange ([`tick`](Self::tick) checks).
     fn view_in_doubt(&self) -> bool {
-        if !self.comm_up
-            || self.shutting_down
-            || self.leaving()
-            || !self.initial_done
-            || !self.is_stable()
-        {
+        if self.leaving() || !self.initial_done {
             return false;
         }
         if self.live_peers().any(|(_, v)| !v.stable) {

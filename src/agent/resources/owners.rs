@@ -97,7 +97,8 @@ impl ResourceManager {
         if self.live_peers().any(|(_, v)| !v.known) {
             return Vec::new();
         }
-        if matches!(self.standby, Standby::Asked { .. }) && !self.duplicates().0.is_empty() {
+        let (lose, keep) = self.duplicates();
+        if matches!(self.standby, Standby::Asked { .. }) && !lose.is_empty() {
             // A group we offer is also held by a node that keeps it (a partition healed, or
             // one takeover asked two holders to give): the request would hold the release
             // back for STANDBY_REPLY_TIMEOUT, and its taker — often that other holder, waiting
@@ -119,7 +120,6 @@ impl ResourceManager {
         }
 
         // A group held here and by a live peer (a healed partition): one keeps it.
-        let (lose, keep) = self.duplicates();
         if !lose.is_empty() {
             let winner = self.designated_taker(*lose.iter().next().unwrap_or(&0));
             return self.start_release(lose, Why::Duplicate(winner), None);
