@@ -33,9 +33,44 @@ pub fn sha1_hex(data: &[u8]) -> String {
         .collect()
 }
 
+/// One digest over named parts, each possibly absent: the name, a marker for absence or the
+/// length, then the bytes, so no two different sets of parts share a digest. The agent names
+/// the configuration it loaded with it, and the controller computes the same over the files
+/// it reads from the node, to tell a changed file the agent has not loaded yet.
+pub fn parts_digest<'a>(parts: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>) -> String {
+    use sha1::{Digest, Sha1};
+    let mut hasher = Sha1::new();
+    for (name, content) in parts {
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        match content {
+            None => hasher.update(b"absent\0"),
+            Some(bytes) => {
+                hasher.update(format!("{}\0", bytes.len()).as_bytes());
+                hasher.update(bytes);
+            }
+        }
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_digest_tells_absent_from_empty_and_moved_bytes() {
+        let d = |parts: &[(&str, Option<&[u8]>)]| parts_digest(parts.iter().copied());
+        let base = d(&[("a", Some(b"xy")), ("b", Some(b"z"))]);
+        assert_eq!(base, d(&[("a", Some(b"xy")), ("b", Some(b"z"))]));
+        assert_ne!(base, d(&[("a", Some(b"x")), ("b", Some(b"yz"))]));
+        assert_ne!(d(&[("a", None)]), d(&[("a", Some(b""))]));
+        assert_eq!(base.len(), 40);
+    }
 
     #[test]
     fn sha1_matches_coreutils() {

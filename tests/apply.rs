@@ -212,4 +212,48 @@ fn lab_apply_on_sysvinit_keeps_services_out_of_boot_with_update_rc_d() {
     for node in ["node1", "node2"] {
         assert!(recap_line(&text, node).contains("changed=0"), "{text}");
     }
+
+    // `diff` reads the boot state from the rc links too: nginx put back into boot by hand on
+    // the passive node is drift, and apply takes it out again.
+    let diff = |guard: &LabGuard| {
+        let inventory = guard.lab.inventory_path();
+        let ssh_config = guard.lab.ssh_config_path();
+        hadeploy(&[
+            "diff",
+            "--json",
+            "--ssh-config",
+            ssh_config.to_str().unwrap(),
+            inventory.to_str().unwrap(),
+        ])
+    };
+    let began = Instant::now();
+    loop {
+        // The agents may still be greeting each other after the first apply.
+        let clean = diff(&guard);
+        if clean.status.code() == Some(0) {
+            break;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(30),
+            "diff on a converged sysvinit cluster: {}",
+            stdout(&clean)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    sh("node2", "update-rc.d nginx enable >/dev/null 2>&1");
+    let found = diff(&guard);
+    let doc: serde_json::Value = serde_json::from_str(stdout(&found).trim()).unwrap();
+    assert_eq!(found.status.code(), Some(2), "{doc}");
+    let boot: Vec<&serde_json::Value> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "boot")
+        .collect();
+    assert_eq!(boot.len(), 1, "{doc}");
+    assert_eq!(boot[0]["node"], "node2");
+    assert_eq!(boot[0]["cause"], "drift");
+    assert!(apply(&guard, &[]).status.success());
+    let fixed = diff(&guard);
+    assert_eq!(fixed.status.code(), Some(0), "{}", stdout(&fixed));
 }

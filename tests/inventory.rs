@@ -214,6 +214,7 @@ fn resource_check_renders_the_agents_own_file() {
     assert_eq!(files["rproxy1"], files["rproxy2"]);
     let check = hadeploy::agent::setup::agent_settings(&on.join("rproxy1/etc/ha.d"))
         .unwrap()
+        .resource_check
         .expect("resource_check is on");
     assert_eq!(check.interval, std::time::Duration::from_millis(500));
     assert_eq!(check.failures, 2);

@@ -30,6 +30,13 @@ pub struct AgentCli {
     pub command: AgentCommand,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusFormat {
+    Table,
+    Json,
+    Prometheus,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum AgentCommand {
     /// Run the cluster agent (in the foreground; systemd or the init script backgrounds it).
@@ -48,9 +55,13 @@ pub enum AgentCommand {
     },
     /// Nodes, links, resources and counters of the running agent (like cl_status).
     Status {
-        /// One JSON object instead of the table.
-        #[arg(long)]
+        /// One JSON object instead of the table (the same as `--format json`).
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// table, json, or prometheus (the text exposition format, for node_exporter's
+        /// textfile collector).
+        #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+        format: StatusFormat,
         #[arg(long, default_value = control::DEFAULT_PATH)]
         control: PathBuf,
     },
@@ -103,7 +114,11 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             control,
         } => run(&config_dir, &state_dir, &control),
         AgentCommand::CheckConfig { config_dir } => check_config(&config_dir),
-        AgentCommand::Status { json, control } => status(&control, json),
+        AgentCommand::Status {
+            json,
+            format,
+            control,
+        } => status(&control, if json { StatusFormat::Json } else { format }),
         AgentCommand::Standby { control } => ask(&control, Request::Standby),
         AgentCommand::Takeover { control } => ask(&control, Request::Takeover),
         AgentCommand::Release { config_dir } => release(&config_dir),
@@ -188,11 +203,18 @@ fn call<T: serde::de::DeserializeOwned>(
     Ok((line, answer))
 }
 
-fn status(control_path: &Path, json: bool) -> ExitCode {
+fn status(control_path: &Path, format: StatusFormat) -> ExitCode {
     match call::<StatusAnswer>(control_path, Request::Status) {
         // The line as the agent wrote it, fields this binary does not know included.
-        Ok((line, _)) if json => {
+        Ok((line, _)) if format == StatusFormat::Json => {
             println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Ok((_, answer)) if format == StatusFormat::Prometheus => {
+            print!(
+                "{}",
+                super::metrics::render(&answer, env!("CARGO_PKG_VERSION"))
+            );
             ExitCode::SUCCESS
         }
         Ok((_, answer)) => {

@@ -70,6 +70,10 @@ impl Request {
 pub struct StatusAnswer {
     /// Whether communication is up (the first keepalive round is over).
     pub comm_up: bool,
+    /// The digest of the configuration this agent loaded (`setup::config_digest`); empty from
+    /// an agent too old to say.
+    #[serde(default)]
+    pub config_digest: String,
     #[serde(default)]
     pub counters: Counters,
     /// Groups this node released whose VIPs are gone but whose listeners are still stopping
@@ -78,6 +82,15 @@ pub struct StatusAnswer {
     pub draining: Vec<String>,
     /// This agent's generation (bumped at every start).
     pub generation: u64,
+    /// Every configured resource group, held or not, in haresources order.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Each peer's heartbeat intervals while it was alive, since this agent started.
+    #[serde(default)]
+    pub heartbeats: Vec<HeartbeatView>,
+    /// The last time this node decided to take or give up groups, and why.
+    #[serde(default)]
+    pub last_transition: Option<TransitionView>,
     /// Per peer and interface, whether heartbeats arrive on it.
     #[serde(default)]
     pub links: Vec<LinkView>,
@@ -92,8 +105,48 @@ pub struct StatusAnswer {
     pub resources: Vec<HeldGroup>,
     /// The `rscstatus` word a peer would be told.
     pub rscstatus: String,
+    /// The digest of the configuration without ha.cf's ucast lines: the same on every node of
+    /// a cluster whose files agree; empty from an older agent.
+    #[serde(default)]
+    pub shared_config_digest: String,
+    /// Hand-offs this node decided since it started: every (kind, reason) pair, zeros included.
+    #[serde(default)]
+    pub transitions: Vec<TransitionCount>,
     #[serde(default)]
     pub uptime_ms: u64,
+}
+
+/// One peer's heartbeat intervals, as `membership::Gaps`. Fields in key order, as in every
+/// struct of the answer: the line stays the one a `serde_json::Value` would print.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatView {
+    /// Intervals per bucket of `membership::GAP_BUCKETS_MS`, then those above the last bound.
+    pub interval_counts: Vec<u64>,
+    pub interval_sum_ms: u64,
+    /// Intervals longer than warntime.
+    pub late: u64,
+    pub longest_gap_ms: u64,
+    pub node: String,
+}
+
+/// A decision to take (`acquire`) or give up (`release`) groups.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitionView {
+    pub at_unix_ms: u64,
+    /// The sentence the agent's log said.
+    pub detail: String,
+    pub groups: Vec<String>,
+    /// `acquire` or `release`.
+    pub kind: String,
+    /// One of `resources::Why::LABELS`.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitionCount {
+    pub count: u64,
+    pub kind: String,
+    pub reason: String,
 }
 
 /// One configured node as the answering agent sees it.
@@ -440,6 +493,7 @@ mod tests {
     fn sample() -> StatusAnswer {
         StatusAnswer {
             comm_up: true,
+            config_digest: "0123456789abcdef0123456789abcdef01234567".into(),
             counters: Counters {
                 bad_auth: 1,
                 packets_in: 120,
@@ -448,6 +502,26 @@ mod tests {
             },
             draining: vec!["192.168.1.20".into()],
             generation: 7,
+            groups: vec!["192.168.1.10".into(), "nginx".into()],
+            heartbeats: vec![HeartbeatView {
+                node: "node2".into(),
+                longest_gap_ms: 1200,
+                late: 1,
+                interval_counts: vec![0, 0, 40, 2, 0, 0, 1, 0, 0, 0, 0],
+                interval_sum_ms: 9000,
+            }],
+            last_transition: Some(TransitionView {
+                groups: vec!["192.168.1.10".into()],
+                kind: "acquire".into(),
+                reason: "unheld".into(),
+                detail: "nobody holds them".into(),
+                at_unix_ms: 1_700_000_000_000,
+            }),
+            transitions: vec![TransitionCount {
+                kind: "acquire".into(),
+                reason: "unheld".into(),
+                count: 1,
+            }],
             links: vec![LinkView {
                 link: "eth1".into(),
                 node: "node2".into(),
@@ -480,6 +554,7 @@ mod tests {
                 },
             ],
             rscstatus: "local".into(),
+            shared_config_digest: "89abcdef0123456789abcdef0123456789abcdef".into(),
             uptime_ms: 5_000,
         }
     }
@@ -504,6 +579,7 @@ mod tests {
             "generation": 7,
             "uptime_ms": 5000,
             "comm_up": true,
+            "config_digest": "0123456789abcdef0123456789abcdef01234567",
             "nodes": [
                 {"name": "node1", "status": "active", "self": true},
                 {"name": "node2", "status": "dead", "self": false},
@@ -511,6 +587,7 @@ mod tests {
             "links": [{"node": "node2", "link": "eth1", "status": "up"}],
             "media": ["eth1"],
             "rscstatus": "local",
+            "shared_config_digest": "89abcdef0123456789abcdef0123456789abcdef",
             "resources": [
                 {"group": "192.168.1.10", "home": "node1", "since_unix_ms": 1_700_000_000_000u64},
                 {"group": "nginx", "home": "node2", "since_unix_ms": null},
@@ -521,6 +598,12 @@ mod tests {
                 "rexmit_sent": 0,
             },
             "draining": ["192.168.1.20"],
+            "groups": ["192.168.1.10", "nginx"],
+            "heartbeats": [{"node": "node2", "longest_gap_ms": 1200, "late": 1,
+                "interval_counts": [0, 0, 40, 2, 0, 0, 1, 0, 0, 0, 0], "interval_sum_ms": 9000}],
+            "last_transition": {"groups": ["192.168.1.10"], "kind": "acquire", "reason": "unheld",
+                "detail": "nobody holds them", "at_unix_ms": 1_700_000_000_000u64},
+            "transitions": [{"kind": "acquire", "reason": "unheld", "count": 1}],
         });
         assert_eq!(sample().to_string(), before.to_string());
     }
@@ -536,15 +619,21 @@ mod tests {
             keys(&json),
             [
                 "comm_up",
+                "config_digest",
                 "counters",
                 "draining",
                 "generation",
+                "groups",
+                "heartbeats",
+                "last_transition",
                 "links",
                 "media",
                 "node",
                 "nodes",
                 "resources",
                 "rscstatus",
+                "shared_config_digest",
+                "transitions",
                 "uptime_ms"
             ]
         );

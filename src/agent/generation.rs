@@ -33,13 +33,26 @@ pub enum Previous {
     Missing,
 }
 
-/// Reads the previous generation, adds one, and persists it with fsync before returning — a
-/// generation must never be handed out twice, even across a power cut.
-pub fn bump(state_dir: &Path) -> Result<(u64, Previous), GenerationError> {
-    let path = state_dir.join(FILE_NAME);
-    let previous = fs::read_to_string(&path)
+/// Where a real Heartbeat on this node keeps its generation.
+pub const HEARTBEAT_FILE: &str = "/var/lib/heartbeat/hb_generation";
+
+fn read(path: &Path) -> Option<u64> {
+    fs::read_to_string(path)
         .ok()
-        .and_then(|t| t.trim().parse::<u64>().ok());
+        .and_then(|t| t.trim().parse::<u64>().ok())
+}
+
+/// Reads the previous generation, adds one, and persists it with fsync before returning — a
+/// generation must never be handed out twice, even across a power cut. It also starts above
+/// every generation in `also_above` (Heartbeat's own file): peers remember the highest
+/// generation a node name ever sent, so after a real Heartbeat ran on this node a lower one
+/// would be dropped as a replay for as long as they run.
+pub fn bump(state_dir: &Path, also_above: &[&Path]) -> Result<(u64, Previous), GenerationError> {
+    let path = state_dir.join(FILE_NAME);
+    let previous = std::iter::once(path.as_path())
+        .chain(also_above.iter().copied())
+        .filter_map(read)
+        .max();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -120,14 +133,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(FILE_NAME), "      1795346704\n").unwrap();
         assert_eq!(
-            bump(dir.path()).unwrap(),
+            bump(dir.path(), &[]).unwrap(),
             (1795346705, Previous::Found(1795346704))
         );
         assert_eq!(
             fs::read_to_string(dir.path().join(FILE_NAME)).unwrap(),
             "     1795346705\n"
         );
-        assert_eq!(bump(dir.path()).unwrap().0, 1795346706);
+        assert_eq!(bump(dir.path(), &[]).unwrap().0, 1795346706);
+    }
+
+    #[test]
+    fn a_generation_heartbeat_used_on_this_node_is_never_gone_below() {
+        let dir = tempfile::tempdir().unwrap();
+        let heartbeat = dir.path().join("heartbeat_generation");
+        let missing = dir.path().join("no-such-file");
+        fs::write(dir.path().join(FILE_NAME), "     100\n").unwrap();
+        fs::write(&heartbeat, "      1796226545\n").unwrap();
+        assert_eq!(
+            bump(dir.path(), &[&heartbeat, &missing]).unwrap(),
+            (1796226546, Previous::Found(1796226545))
+        );
+        // Heartbeat's file is read, never written.
+        assert_eq!(
+            fs::read_to_string(&heartbeat).unwrap(),
+            "      1796226545\n"
+        );
+        // Our own higher one wins over an older Heartbeat's.
+        fs::write(&heartbeat, "5\n").unwrap();
+        assert_eq!(bump(dir.path(), &[&heartbeat]).unwrap().0, 1796226547);
     }
 
     #[test]
@@ -144,10 +178,10 @@ mod tests {
     #[test]
     fn missing_or_garbage_starts_from_the_clock() {
         let dir = tempfile::tempdir().unwrap();
-        let (g, prev) = bump(&dir.path().join("new")).unwrap();
+        let (g, prev) = bump(&dir.path().join("new"), &[]).unwrap();
         assert_eq!(prev, Previous::Missing);
         assert!(g > 1_700_000_000);
         fs::write(dir.path().join(FILE_NAME), "garbage").unwrap();
-        assert_eq!(bump(dir.path()).unwrap().1, Previous::Missing);
+        assert_eq!(bump(dir.path(), &[]).unwrap().1, Previous::Missing);
     }
 }

@@ -92,6 +92,36 @@ pub enum Change {
     CommUp,
 }
 
+/// Upper bounds of the heartbeat-interval histogram in ms (Prometheus `le` buckets); one more
+/// count holds the intervals above the last.
+pub const GAP_BUCKETS_MS: [u64; 10] = [50, 100, 200, 300, 500, 1000, 2000, 5000, 10_000, 30_000];
+
+/// The intervals between a live peer's status messages, since this agent started.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Gaps {
+    /// `counts[i]`: intervals in bucket `i` (above the previous bound, up to
+    /// `GAP_BUCKETS_MS[i]`); the last: above every bound.
+    pub counts: [u64; GAP_BUCKETS_MS.len() + 1],
+    pub sum_ms: u64,
+    pub longest_ms: u64,
+    /// Intervals longer than warntime.
+    pub late: u64,
+}
+
+impl Gaps {
+    fn record(&mut self, gap: Duration, late: bool) {
+        let ms = gap.as_millis() as u64;
+        let bucket = GAP_BUCKETS_MS
+            .iter()
+            .position(|&bound| ms <= bound)
+            .unwrap_or(GAP_BUCKETS_MS.len());
+        self.counts[bucket] += 1;
+        self.sum_ms = self.sum_ms.saturating_add(ms);
+        self.longest_ms = self.longest_ms.max(ms);
+        self.late += u64::from(late);
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Link {
     last_heard: Instant,
@@ -108,6 +138,7 @@ struct Peer {
     /// The generation that announced its shutdown: its trailing statuses must not revive it.
     shut_down_generation: Option<u64>,
     links: BTreeMap<String, Link>,
+    gaps: Gaps,
 }
 
 /// The membership view of one node.
@@ -141,6 +172,7 @@ impl Membership {
                         generation: None,
                         shut_down_generation: None,
                         links: BTreeMap::new(),
+                        gaps: Gaps::default(),
                     },
                 )
             })
@@ -173,6 +205,11 @@ impl Membership {
     }
 
     /// Every link of every peer with its state.
+    /// Each peer's heartbeat intervals while it was alive.
+    pub fn gaps(&self) -> impl Iterator<Item = (&str, &Gaps)> {
+        self.peers.iter().map(|(n, p)| (n.as_str(), &p.gaps))
+    }
+
     pub fn links(&self) -> impl Iterator<Item = (&str, &str, bool)> {
         self.peers.iter().flat_map(|(n, p)| {
             p.links
@@ -263,9 +300,12 @@ impl Membership {
         };
         let new_status = match status {
             Some((st, dt)) => {
-                if let Some(previous) = peer.last_status {
+                if let Some(previous) = peer.last_status
+                    && peer.status.is_alive()
+                {
                     let gap = now.saturating_duration_since(previous);
-                    if gap > warntime && peer.status.is_alive() {
+                    peer.gaps.record(gap, gap > warntime);
+                    if gap > warntime {
                         changes.push(Change::LateHeartbeat {
                             node: node.to_string(),
                             gap,
@@ -549,6 +589,28 @@ mod tests {
             gap: 3500 * MS
         }));
         assert_eq!(m.status("nodeb"), Some(NodeStatus::Active));
+        // One interval, late, in the 5 s bucket; the first status measured nothing.
+        let (_, gaps) = m.gaps().next().unwrap();
+        assert_eq!(gaps.longest_ms, 3500);
+        assert_eq!(gaps.late, 1);
+        assert_eq!(gaps.sum_ms, 3500);
+        assert_eq!(gaps.counts.iter().sum::<u64>(), 1);
+        assert_eq!(
+            gaps.counts[GAP_BUCKETS_MS.iter().position(|&b| b == 5000).unwrap()],
+            1
+        );
+    }
+
+    #[test]
+    fn intervals_fall_in_their_bucket_and_above_the_last() {
+        let mut g = Gaps::default();
+        g.record(50 * MS, false);
+        g.record(51 * MS, false);
+        g.record(60_000 * MS, true);
+        assert_eq!(g.counts[0], 1, "50 ms is at most 50");
+        assert_eq!(g.counts[1], 1);
+        assert_eq!(g.counts[GAP_BUCKETS_MS.len()], 1);
+        assert_eq!((g.longest_ms, g.late, g.sum_ms), (60_000, 1, 60_101));
     }
 
     #[test]

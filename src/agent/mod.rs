@@ -16,6 +16,7 @@ pub mod executor;
 pub mod generation;
 pub mod media;
 pub mod membership;
+pub mod metrics;
 pub mod pcap;
 pub mod resources;
 pub mod script;

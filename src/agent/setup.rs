@@ -107,12 +107,58 @@ fn load_checked(config_dir: &Path) -> Result<(HeartbeatConfig, String, Vec<Warni
     Ok((config, me, warnings))
 }
 
+/// The files in the configuration directory the agent's behaviour comes from, in the order
+/// [`config_digest`] takes them.
+pub const CONFIG_FILES: [&str; 4] = ["ha.cf", "haresources", "authkeys", AGENT_CF];
+
+/// The digest of the configuration in `config_dir` (see [`crate::files::parts_digest`]); an
+/// unreadable file counts as absent.
+pub fn config_digest(config_dir: &Path) -> String {
+    let contents: Vec<Option<Vec<u8>>> = CONFIG_FILES
+        .iter()
+        .map(|name| std::fs::read(config_dir.join(name)).ok())
+        .collect();
+    crate::files::parts_digest(
+        CONFIG_FILES
+            .iter()
+            .zip(&contents)
+            .map(|(name, c)| (*name, c.as_deref())),
+    )
+}
+
+/// The digest of what must be the same on every node of a cluster: the configuration files
+/// with ha.cf's ucast lines left out. Nodes whose agents report different ones disagree.
+pub fn shared_config_digest(config_dir: &Path) -> String {
+    let contents: Vec<Option<Vec<u8>>> = CONFIG_FILES
+        .iter()
+        .map(|name| {
+            let bytes = std::fs::read(config_dir.join(name)).ok();
+            if *name == "ha.cf" {
+                bytes.map(|b| crate::config::heartbeat::hacf::without_ucast(&b))
+            } else {
+                bytes
+            }
+        })
+        .collect();
+    crate::files::parts_digest(
+        CONFIG_FILES
+            .iter()
+            .zip(&contents)
+            .map(|(name, c)| (*name, c.as_deref())),
+    )
+}
+
 /// The daemon's settings and media from `config_dir`.
 pub fn load(
     config_dir: &Path,
     state_dir: &Path,
 ) -> Result<(Settings, Vec<Medium>, Vec<Warning>), ConfigError> {
+    // Read before the files are parsed: an edit in between then shows as "restart pending",
+    // never as loaded when it was not.
+    let config_digest = config_digest(config_dir);
+    let shared_config_digest = shared_config_digest(config_dir);
     let (config, me, warnings) = load_checked(config_dir)?;
+    let agent = agent_settings(config_dir)?;
     let hacf = &config.hacf;
     let steps = steps(&config);
     let protocol = Config {
@@ -127,7 +173,7 @@ pub fn load(
         keys: config.authkeys.clone(),
         msgfmt: hacf.msgfmt,
         hopfudge: u32::from(hacf.hopfudge),
-        resource_check: agent_settings(config_dir)?,
+        resource_check: agent.resource_check,
         groups: core_groups(&steps, &config),
         failback: hacf.auto_failback,
     };
@@ -137,6 +183,9 @@ pub fn load(
         realtime: hacf.realtime,
         executor: executor(config_dir),
         state_dir: state_dir.to_path_buf(),
+        config_digest,
+        shared_config_digest,
+        metrics_listen: agent.metrics_listen,
     };
     Ok((settings, hacf.media.clone(), warnings))
 }
@@ -150,12 +199,19 @@ pub const AGENT_CF: &str = "hadeploy-agent.cf";
 /// ```text
 /// resource_check 2            # poll held resources' status every 2 s (500ms, 0 = off)
 /// resource_check_failures 3   # failed checks in a row before the group moves
+/// metrics_listen 127.0.0.1:9717  # serve /metrics over HTTP (off unless set)
 /// ```
-pub fn agent_settings(config_dir: &Path) -> Result<Option<ResourceCheck>, ConfigError> {
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AgentSettings {
+    pub resource_check: Option<ResourceCheck>,
+    pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
+pub fn agent_settings(config_dir: &Path) -> Result<AgentSettings, ConfigError> {
     let path = config_dir.join(AGENT_CF);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(AgentSettings::default()),
         Err(e) => {
             return Err(ConfigError {
                 at: Location {
@@ -168,6 +224,7 @@ pub fn agent_settings(config_dir: &Path) -> Result<Option<ResourceCheck>, Config
     };
     let mut interval = None;
     let mut failures = 3;
+    let mut metrics_listen = None;
     for (index, raw) in text.lines().enumerate() {
         let err = |message: String| ConfigError {
             at: Location {
@@ -206,10 +263,20 @@ pub fn agent_settings(config_dir: &Path) -> Result<Option<ResourceCheck>, Config
                         err(format!("resource_check_failures `{value}`: a number 1-100"))
                     })?;
             }
+            "metrics_listen" => {
+                metrics_listen = Some(value.parse().map_err(|_| {
+                    err(format!(
+                        "metrics_listen `{value}`: an ADDRESS:PORT such as 127.0.0.1:9717"
+                    ))
+                })?);
+            }
             other => return Err(err(format!("unknown setting `{other}`"))),
         }
     }
-    Ok(interval.map(|interval| ResourceCheck { interval, failures }))
+    Ok(AgentSettings {
+        resource_check: interval.map(|interval| ResourceCheck { interval, failures }),
+        metrics_listen,
+    })
 }
 
 /// Raises this thread — the agent's only one — to SCHED_RR, as Heartbeat does with `realtime
@@ -265,7 +332,8 @@ pub fn check(config_dir: &Path) -> Result<(String, Vec<Warning>), ConfigError> {
         millis(hacf.initdead)
     );
     let _ = writeln!(out, "failback  {:?}", hacf.auto_failback);
-    let _ = match agent_settings(config_dir)? {
+    let agent = agent_settings(config_dir)?;
+    let _ = match agent.resource_check {
         Some(c) => writeln!(
             out,
             "checks    resource status every {} ms, {} failures move a group",
@@ -274,6 +342,9 @@ pub fn check(config_dir: &Path) -> Result<(String, Vec<Warning>), ConfigError> {
         ),
         None => writeln!(out, "checks    off (no resource_check in {AGENT_CF})"),
     };
+    if let Some(addr) = agent.metrics_listen {
+        let _ = writeln!(out, "metrics   http://{addr}/metrics");
+    }
     let active = config.authkeys.active_key();
     let _ = writeln!(
         out,
@@ -357,7 +428,10 @@ mod tests {
     #[test]
     fn agent_settings_are_optional_and_errors_name_the_line() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(agent_settings(dir.path()).unwrap(), None);
+        assert_eq!(
+            agent_settings(dir.path()).unwrap(),
+            AgentSettings::default()
+        );
         let cf = dir.path().join(AGENT_CF);
         std::fs::write(
             &cf,
@@ -365,14 +439,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            agent_settings(dir.path()).unwrap(),
+            agent_settings(dir.path()).unwrap().resource_check,
             Some(ResourceCheck {
                 interval: std::time::Duration::from_millis(500),
                 failures: 2
             })
         );
-        std::fs::write(&cf, "resource_check 0\n").unwrap();
-        assert_eq!(agent_settings(dir.path()).unwrap(), None);
+        std::fs::write(&cf, "resource_check 0\nmetrics_listen 127.0.0.1:9717\n").unwrap();
+        assert_eq!(
+            agent_settings(dir.path()).unwrap(),
+            AgentSettings {
+                resource_check: None,
+                metrics_listen: Some("127.0.0.1:9717".parse().unwrap()),
+            }
+        );
         for (text, line, what) in [
             ("resource_check 2\nresource_check_failures 0\n", 2, "1-100"),
             ("resource_check 10ms\n", 1, "at least 100ms"),
@@ -383,6 +463,7 @@ mod tests {
                 "unknown setting `resource_checks`",
             ),
             ("resource_check\n", 1, "needs a value"),
+            ("metrics_listen localhost\n", 1, "ADDRESS:PORT"),
         ] {
             std::fs::write(&cf, text).unwrap();
             let e = agent_settings(dir.path()).unwrap_err();

@@ -5,10 +5,12 @@
 
 pub mod apply;
 pub mod check;
+pub mod diff;
 pub mod drill;
 pub mod lab;
 pub mod manual;
 pub mod render;
+pub mod status;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -42,8 +44,12 @@ pub enum Command {
     Render(render::Args),
     /// Bring every node to the desired state over SSH and start the cluster.
     Apply(apply::Args),
+    /// Every difference from the inventory, between nodes and at run time; changes nothing.
+    Diff(diff::Args),
     /// Pull a node out of a live cluster and measure what the clients saw; always restored.
     Drill(drill::Args),
+    /// Who holds what on every cluster, how every node sees the others; exit 2 when degraded.
+    Status(status::Args),
     /// Local Docker nodes to try hadeploy and rehearse drills on.
     Lab {
         #[command(subcommand)]
@@ -84,7 +90,9 @@ pub fn run(cli: Cli) -> Result<Status, Error> {
         Command::Apply(args) => {
             apply::run(&args, cli.verbose).map_err(|e| e.context("hadeploy apply"))
         }
+        Command::Diff(args) => diff::run(&args).map_err(|e| e.context("hadeploy diff")),
         Command::Drill(args) => drill::run(&args).map_err(|e| e.context("hadeploy drill")),
+        Command::Status(args) => status::run(&args).map_err(|e| e.context("hadeploy status")),
         Command::Lab { command } => lab::run(command).map_err(|e| e.context("hadeploy lab")),
         Command::Completions { shell } => {
             let mut out = Vec::new();

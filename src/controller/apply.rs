@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use super::plan::{self, Desired, DesiredFile, Step};
+use super::manifest;
+use super::plan::{self, Desired, DesiredFile, Stamp, Step};
 use super::probe::{self, InitSystem, NodeState, OsFamily};
 use crate::config::inventory::{Cluster, ClusterNode, Inventory, secrets};
 use crate::config::roles::{Family, Roles};
@@ -19,7 +20,11 @@ use crate::files::sha1_hex;
 use crate::render::system::{self, AgentService};
 use crate::render::{RenderedFile, Renderer};
 use crate::transport::ssh::{SshOptions, SshTransport};
-use crate::transport::{Transport, Upload};
+use crate::transport::{ReadOnly, Transport, Upload};
+
+/// A node that has not finished its probe by then is reported unreachable: a hung node must
+/// not hold up the run.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Debug)]
 pub struct ApplyOptions {
@@ -117,6 +122,100 @@ fn selected(limit: &[String], cluster: &Cluster, node: &ClusterNode) -> bool {
         })
 }
 
+/// How the probe reaches the node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ProbeMode {
+    /// `apply`: the connection stays open for the steps.
+    Apply,
+    /// `diff`: through a [`ReadOnly`] transport that runs the probe and nothing else, also
+    /// asking the agent for its view; the connection closes after it.
+    ReadOnly,
+}
+
+/// One host as `diff` sees it: the probe, and the plan `apply` would run there — the same
+/// plan, from the same code.
+#[derive(Clone, Debug)]
+pub struct Surveyed {
+    pub node: ClusterNode,
+    /// Index into the inventory's clusters.
+    pub cluster: usize,
+    /// `Ok` when the host was probed and passed the preflight; otherwise why not.
+    pub outcome: Outcome,
+    pub state: Option<NodeState>,
+    pub desired: Option<Desired>,
+    pub steps: Vec<Step>,
+    /// The services the cluster's resource group starts, under this node's names for them.
+    pub group_services: Vec<String>,
+    pub elapsed: Duration,
+}
+
+/// Probes every selected host read-only and plans each as `apply` would, changing nothing.
+pub async fn survey(
+    inventory: &Inventory,
+    options: &ApplyOptions,
+) -> Result<Vec<Surveyed>, ApplyError> {
+    let renderer = Renderer::new(options.templates.as_deref())?;
+    let roles = Roles::load(inventory.file.parent().unwrap_or(Path::new(".")))?;
+    let agent = AgentBinary::read(&options.agent_binary)?;
+    let mut hosts = select_and_render(inventory, options, &renderer)?;
+    let forks = Arc::new(Semaphore::new(options.forks.max(1)));
+    let quiet = |_: Event| {};
+    probe_all(
+        inventory,
+        options,
+        &roles,
+        &forks,
+        &mut hosts,
+        ProbeMode::ReadOnly,
+        &quiet,
+    )
+    .await;
+    preflight(inventory, &mut hosts);
+    let stamp = stamp(inventory);
+    Ok(hosts
+        .into_iter()
+        .map(|host| {
+            let (desired, steps) = match (&host.state, &host.report.outcome) {
+                (Some(state), Outcome::Ok) => {
+                    let desired = desired_for(inventory, &roles, &agent, &host, state, &stamp);
+                    let steps = plan::plan(&desired, state);
+                    (Some(desired), steps)
+                }
+                _ => (None, Vec::new()),
+            };
+            let family = host.state.as_ref().and_then(|s| family_of(s.os_family));
+            let group_services = inventory.clusters[host.cluster]
+                .resources
+                .iter()
+                .filter_map(|r| roles.for_service(&r.name)?.service_on(family))
+                .map(str::to_string)
+                .collect();
+            Surveyed {
+                node: host.node,
+                cluster: host.cluster,
+                outcome: host.report.outcome,
+                state: host.state,
+                desired,
+                steps,
+                group_services,
+                elapsed: host.report.elapsed,
+            }
+        })
+        .collect())
+}
+
+/// What this run's manifests are stamped with: the inventory file's digest and the time.
+fn stamp(inventory: &Inventory) -> Stamp {
+    Stamp {
+        inventory_sha1: std::fs::read(&inventory.file)
+            .map(|bytes| sha1_hex(&bytes))
+            .unwrap_or_default(),
+        now_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+    }
+}
+
 pub async fn apply(
     inventory: &Inventory,
     options: &ApplyOptions,
@@ -127,7 +226,16 @@ pub async fn apply(
     let agent = AgentBinary::read(&options.agent_binary)?;
     let mut hosts = select_and_render(inventory, options, &renderer)?;
     let forks = Arc::new(Semaphore::new(options.forks.max(1)));
-    probe_all(inventory, options, &roles, &forks, &mut hosts, on_event).await;
+    probe_all(
+        inventory,
+        options,
+        &roles,
+        &forks,
+        &mut hosts,
+        ProbeMode::Apply,
+        on_event,
+    )
+    .await;
     preflight(inventory, &mut hosts);
     vip_preflight(inventory, &mut hosts).await;
     config_test_preflight(inventory, &roles, &mut hosts).await;
@@ -217,6 +325,7 @@ async fn probe_all(
     roles: &Roles,
     forks: &Arc<Semaphore>,
     hosts: &mut [HostRun],
+    mode: ProbeMode,
     on_event: &(dyn Fn(Event) + Sync),
 ) {
     let probe_paths: Vec<String> = hosts[0]
@@ -224,15 +333,25 @@ async fn probe_all(
         .iter()
         .map(|f| f.path.clone())
         .chain(system::PATHS.iter().map(|p| format!("/{p}")))
+        .chain([manifest::PATH.to_string()])
         .collect();
     let probe_paths: Vec<&str> = probe_paths.iter().map(String::as_str).collect();
-    let services = roles.all_services();
+    let mut services = roles.all_services();
+    if mode == ProbeMode::ReadOnly {
+        // Another cluster daemon beside the agent is drift `diff` must see.
+        services.extend(OTHER_CLUSTER_DAEMONS.iter().map(|s| s.to_string()));
+    }
     let probe_scripts: Vec<Arc<String>> = inventory
         .clusters
         .iter()
         .map(|c| {
             let vips: Vec<_> = c.vips.iter().map(|v| v.address).collect();
-            Arc::new(probe::script(&probe_paths, &services, &vips))
+            Arc::new(probe::script(
+                &probe_paths,
+                &services,
+                &vips,
+                mode == ProbeMode::ReadOnly,
+            ))
         })
         .collect();
     let mut tasks = tokio::task::JoinSet::new();
@@ -246,7 +365,16 @@ async fn probe_all(
         tasks.spawn(async move {
             let _permit = forks.acquire_owned().await;
             let started = Instant::now();
-            (i, probe_one(&node, &ssh, &script).await, started)
+            let probed = tokio::time::timeout(PROBE_TIMEOUT, probe_one(&node, &ssh, &script, mode))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Outcome::Unreachable(format!(
+                        "{}: the probe did not finish within {} s",
+                        node.host,
+                        PROBE_TIMEOUT.as_secs()
+                    )))
+                });
+            (i, probed, started)
         });
     }
     while let Some(joined) = tasks.join_next().await {
@@ -256,7 +384,7 @@ async fn probe_all(
         hosts[i].report.elapsed = started.elapsed();
         match result {
             Ok((transport, state)) => {
-                hosts[i].transport = Some(transport);
+                hosts[i].transport = transport;
                 hosts[i].state = Some(state);
                 on_event(Event::Probed {
                     host: hosts[i].node.host.clone(),
@@ -267,20 +395,35 @@ async fn probe_all(
     }
 }
 
+/// The daemons that must not run beside the agent: two cluster managers would fight over the
+/// VIPs.
+pub const OTHER_CLUSTER_DAEMONS: [&str; 2] = ["heartbeat", "keepalived"];
+
+/// Connects and probes one host. In read-only mode the probe goes through [`ReadOnly`] and
+/// the connection is closed, so nothing else can reach the node.
 async fn probe_one(
     node: &ClusterNode,
     ssh: &SshOptions,
     script: &str,
-) -> Result<(Arc<SshTransport>, NodeState), Outcome> {
+    mode: ProbeMode,
+) -> Result<(Option<Arc<SshTransport>>, NodeState), Outcome> {
     let transport = SshTransport::connect(&node.host, &node.connection, ssh)
         .await
         .map_err(|e| Outcome::Unreachable(e.to_string()))?;
-    let out = transport
-        .run(script, None)
-        .await
-        .map_err(|e| Outcome::Unreachable(e.to_string()))?;
+    let ran = match mode {
+        ProbeMode::Apply => transport.run(script, None).await,
+        ProbeMode::ReadOnly => ReadOnly::new(&transport, &[script]).run(script, None).await,
+    };
+    let transport = match mode {
+        ProbeMode::Apply => Some(Arc::new(transport)),
+        ProbeMode::ReadOnly => {
+            transport.close().await;
+            None
+        }
+    };
+    let out = ran.map_err(|e| Outcome::Unreachable(e.to_string()))?;
     match probe::parse(&out.stdout_text()) {
-        Ok(state) => Ok((Arc::new(transport), state)),
+        Ok(state) => Ok((transport, state)),
         Err(e) => Err(Outcome::Failed(format!(
             "probe: {e}; stderr: {}",
             out.stderr_text().trim()
@@ -300,6 +443,7 @@ async fn plan_and_execute(
     hosts: &mut [HostRun],
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Vec<usize> {
+    let stamp = &stamp(inventory);
     let mut tasks = tokio::task::JoinSet::new();
     for (i, host) in hosts.iter_mut().enumerate() {
         let (Some(transport), Some(state)) = (host.transport.clone(), host.state.clone()) else {
@@ -308,22 +452,7 @@ async fn plan_and_execute(
         if host.report.outcome != Outcome::Ok {
             continue;
         }
-        let service = match state.init {
-            InitSystem::Systemd => AgentService::SystemdUnit,
-            InitSystem::Sysvinit | InitSystem::Other => AgentService::InitScript,
-        };
-        let cluster = &inventory.clusters[host.cluster];
-        let mut files = host.files.clone();
-        files.extend(
-            system::files(service, cluster.deadtime.as_std())
-                .into_iter()
-                .map(desired_file),
-        );
-        let desired = Desired {
-            files,
-            agent_sha1: agent.sha1.clone(),
-            keep_out_of_boot: keep_out_of_boot(&cluster.disable_autostart, roles, state.os_family),
-        };
+        let desired = desired_for(inventory, roles, agent, host, &state, stamp);
         let steps = plan::plan(&desired, &state);
         host.report.steps = steps
             .iter()
@@ -375,6 +504,36 @@ async fn plan_and_execute(
     }
     restart.sort();
     restart
+}
+
+/// Everything `host` should end up with: its cluster's rendered files, the agent's unit or
+/// init script for the init system the probe saw, this controller's agent, the services to
+/// keep out of boot under this distribution's names.
+fn desired_for(
+    inventory: &Inventory,
+    roles: &Roles,
+    agent: &AgentBinary,
+    host: &HostRun,
+    state: &NodeState,
+    stamp: &Stamp,
+) -> Desired {
+    let service = match state.init {
+        InitSystem::Systemd => AgentService::SystemdUnit,
+        InitSystem::Sysvinit | InitSystem::Other => AgentService::InitScript,
+    };
+    let cluster = &inventory.clusters[host.cluster];
+    let mut files = host.files.clone();
+    files.extend(
+        system::files(service, cluster.deadtime.as_std())
+            .into_iter()
+            .map(desired_file),
+    );
+    Desired {
+        files,
+        agent_sha1: agent.sha1.clone(),
+        keep_out_of_boot: keep_out_of_boot(&cluster.disable_autostart, roles, state.os_family),
+        stamp: stamp.clone(),
+    }
 }
 
 /// The handler: restarts changed agents one node at a time, each only after the heartbeat
@@ -444,21 +603,41 @@ async fn execute<T: Transport + 'static>(
     let mut tasks = tokio::task::JoinSet::new();
     let files: Vec<Step> = steps
         .iter()
-        .filter(|s| matches!(s, Step::PutFile { .. } | Step::PutAgent))
+        .filter(|s| {
+            matches!(
+                s,
+                Step::PutFile { .. } | Step::PutAgent | Step::WriteManifest(_)
+            )
+        })
         .cloned()
         .collect();
     if !files.is_empty() {
         let (transport, agent) = (transport.clone(), agent.clone());
         tasks.spawn(async move {
-            let uploads: Vec<Upload<'_>> = files
+            // The record goes in the same all-or-nothing batch as the files it describes.
+            let records: Vec<Vec<u8>> = files
                 .iter()
                 .map(|step| match step {
+                    Step::WriteManifest(m) => m.to_bytes(),
+                    _ => Vec::new(),
+                })
+                .collect();
+            let uploads: Vec<Upload<'_>> = files
+                .iter()
+                .zip(&records)
+                .map(|(step, record)| match step {
                     Step::PutFile { file, existed } => Upload {
                         path: &file.path,
                         content: &file.content,
                         mode: file.mode,
                         // The previous version stays beside it for the operator.
                         keep_backup: *existed,
+                    },
+                    Step::WriteManifest(_) => Upload {
+                        path: manifest::PATH,
+                        content: record,
+                        mode: manifest::MODE,
+                        keep_backup: false,
                     },
                     _ => Upload {
                         path: probe::AGENT_PATH,

@@ -3,6 +3,8 @@
 //! diffs fall out of the plan; execution applies only the planned steps.
 
 pub mod apply;
+pub mod drift;
+pub mod manifest;
 pub mod plan;
 pub mod probe;
 pub mod report;

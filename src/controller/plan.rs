@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use similar::TextDiff;
 
+use super::manifest::{self, Manifest};
 use super::probe::{InitSystem, NodeState, OsFamily, RemoteFile};
 
 /// A file hadeploy owns on the node (always root:root).
@@ -41,6 +42,16 @@ pub struct Desired {
     pub agent_sha1: String,
     /// Services to keep out of boot (only those present on the node are touched).
     pub keep_out_of_boot: Vec<String>,
+    /// What the manifest a run writes is stamped with.
+    pub stamp: Stamp,
+}
+
+/// The run's inputs the manifest records besides the desired state: the inventory's digest and
+/// the time (given, so planning stays pure).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stamp {
+    pub inventory_sha1: String,
+    pub now_unix: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +72,8 @@ pub enum Step {
     DaemonReload,
     /// Enable and start the agent.
     EnableAgent { init: InitSystem },
+    /// Record what this run applied (`manifest`), uploaded with the files.
+    WriteManifest(Box<Manifest>),
 }
 
 impl Step {
@@ -80,6 +93,7 @@ impl Step {
             Step::DisableAutostart { service, .. } => format!("keep {service} out of boot"),
             Step::DaemonReload => "systemctl daemon-reload".into(),
             Step::EnableAgent { .. } => "enable and start hadeploy-agent".into(),
+            Step::WriteManifest(_) => format!("record the applied state in {}", manifest::PATH),
         }
     }
 
@@ -99,7 +113,7 @@ impl Step {
     /// The shell a non-upload step runs on the node.
     pub fn script(&self) -> Option<String> {
         Some(match self {
-            Step::PutFile { .. } | Step::PutAgent => return None,
+            Step::PutFile { .. } | Step::PutAgent | Step::WriteManifest(_) => return None,
             Step::SysctlLive => "sysctl -q -w net.ipv4.ip_nonlocal_bind=1".into(),
             Step::DisableAutostart { service, init, family } => {
                 let s = crate::transport::shell_quote(service);
@@ -205,6 +219,20 @@ pub fn plan(desired: &Desired, current: &NodeState) -> Vec<Step> {
     if current.agent_sha1.as_deref() != Some(desired.agent_sha1.as_str()) {
         steps.push(Step::PutAgent);
     }
+    // A run that uploads anything records it; so does one that finds no record of the state
+    // it finds in place (a node converged by hand, or by a hadeploy without manifests).
+    let recorded = current
+        .files
+        .get(manifest::PATH)
+        .and_then(|f| f.as_ref())
+        .and_then(|f| Manifest::parse(&f.content).ok());
+    if !steps.is_empty() || !recorded.is_some_and(|m| m.records(desired)) {
+        steps.push(Step::WriteManifest(Box::new(Manifest::of(
+            desired,
+            &desired.stamp.inventory_sha1,
+            desired.stamp.now_unix,
+        ))));
+    }
     if current.nonlocal_bind_live != Some(true) {
         steps.push(Step::SysctlLive);
     }
@@ -263,6 +291,10 @@ mod tests {
             ],
             agent_sha1: "abc".into(),
             keep_out_of_boot: vec!["nginx".into(), "httpd".into()],
+            stamp: Stamp {
+                inventory_sha1: "inv".into(),
+                now_unix: 1_764_680_000,
+            },
         }
     }
 
@@ -277,9 +309,20 @@ mod tests {
                     mode: f.mode,
                     uid: 0,
                     gid: 0,
+                    mtime_unix: 1_764_680_000,
                 }),
             );
         }
+        files.insert(
+            manifest::PATH.to_string(),
+            Some(RemoteFile {
+                content: Manifest::of(&d, "inv", 1_764_000_000).to_bytes(),
+                mode: manifest::MODE,
+                uid: 0,
+                gid: 0,
+                mtime_unix: 1_764_000_000,
+            }),
+        );
         let mut services = BTreeMap::new();
         services.insert(
             "nginx".to_string(),
@@ -308,6 +351,9 @@ mod tests {
             nonlocal_bind_live: Some(true),
             answering: BTreeMap::new(),
             files,
+            oversized: BTreeMap::new(),
+            agent_version: None,
+            agent_status: None,
         }
     }
 
@@ -332,13 +378,14 @@ mod tests {
                 "create /etc/ha.d/ha.cf (mode 644)",
                 "create /etc/ha.d/authkeys (mode 600)",
                 "install /usr/local/sbin/hadeploy-agent",
+                "record the applied state in /var/lib/hadeploy/manifest.json",
                 "set net.ipv4.ip_nonlocal_bind=1 (live)",
                 "keep nginx out of boot",
                 "enable and start hadeploy-agent"
             ]
         );
         assert!(
-            steps[0].notifies_agent() && steps[2].notifies_agent() && !steps[3].notifies_agent()
+            steps[0].notifies_agent() && steps[2].notifies_agent() && !steps[4].notifies_agent()
         );
     }
 
@@ -353,7 +400,10 @@ mod tests {
             .unwrap()
             .mode = 0o644;
         let steps = plan(&desired(), &state);
-        assert_eq!(steps.len(), 1);
+        assert!(matches!(
+            &steps[..],
+            [Step::PutFile { .. }, Step::WriteManifest(_)]
+        ));
         state = converged();
         state
             .files
@@ -362,6 +412,33 @@ mod tests {
             .as_mut()
             .unwrap()
             .uid = 1000;
+        assert_eq!(plan(&desired(), &state).len(), 2);
+    }
+
+    #[test]
+    fn a_node_without_a_record_of_its_converged_state_gets_one() {
+        let mut state = converged();
+        state.files.insert(manifest::PATH.into(), None);
+        let steps = plan(&desired(), &state);
+        let [Step::WriteManifest(m)] = &steps[..] else {
+            panic!("{steps:?}")
+        };
+        assert!(m.records(&desired()));
+        assert_eq!(m.applied_at_unix, 1_764_680_000);
+        // A record of another state is rewritten too; junk in its place as well.
+        let mut other = desired();
+        other.agent_sha1 = "old".into();
+        let stale = Manifest::of(&other, "inv", 1).to_bytes();
+        state.files.insert(
+            manifest::PATH.into(),
+            Some(RemoteFile {
+                content: stale,
+                mode: manifest::MODE,
+                uid: 0,
+                gid: 0,
+                mtime_unix: 1,
+            }),
+        );
         assert_eq!(plan(&desired(), &state).len(), 1);
     }
 

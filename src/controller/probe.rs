@@ -39,6 +39,8 @@ pub struct RemoteFile {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    /// Last modification, seconds since the epoch: when a hand edit happened.
+    pub mtime_unix: i64,
 }
 
 impl std::fmt::Debug for RemoteFile {
@@ -69,6 +71,12 @@ pub struct NodeState {
     pub answering: BTreeMap<Ipv4Addr, bool>,
     /// Managed files by path; `None` when absent.
     pub files: BTreeMap<String, Option<RemoteFile>>,
+    /// Managed files larger than [`MAX_FILE_BYTES`], with their size: never transferred.
+    pub oversized: BTreeMap<String, u64>,
+    /// What `hadeploy-agent --version` printed.
+    pub agent_version: Option<String>,
+    /// The running agent's `status --json` line, when the probe asked for it and it answered.
+    pub agent_status: Option<Vec<u8>>,
 }
 
 impl NodeState {
@@ -91,10 +99,21 @@ impl NodeState {
 #[error("the node's probe output is not understood: {0}")]
 pub struct ProbeError(String);
 
+/// A managed file larger than this is reported by size and never transferred: every file
+/// hadeploy writes is a few kilobytes, and a huge one must not exhaust the controller.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
 /// The probe script for these files and services (the roles' units and the agent), pinging
 /// `ping` meanwhile (a VIP nobody answers for costs the whole wait, so it overlaps the rest).
-/// Output lines start with `@@kind`; file contents are base64 so any byte survives the trip.
-pub fn script(files: &[&str], services: &[String], ping: &[Ipv4Addr]) -> String {
+/// With `agent_status` it also asks the running agent for its view (`diff` needs it, `apply`
+/// does not). Output lines start with `@@kind`; file contents are base64 so any byte survives
+/// the trip. Everything it runs only reads.
+pub fn script(
+    files: &[&str],
+    services: &[String],
+    ping: &[Ipv4Addr],
+    agent_status: bool,
+) -> String {
     let ping: Vec<String> = ping.iter().map(Ipv4Addr::to_string).collect();
     let services: Vec<String> = services
         .iter()
@@ -142,14 +161,24 @@ else
   for s in {services}; do
     load=not-found; [ -x "/etc/init.d/$s" ] && load=loaded
     enabled=disabled; ls /etc/rc[2345].d/S[0-9][0-9]"$s" >/dev/null 2>&1 && enabled=enabled
-    active=inactive; [ "$load" = loaded ] && "/etc/init.d/$s" status >/dev/null 2>&1 && active=active
+    # Some scripts answer `status` with 0 whatever the state (keepalived's exits 0 early
+    # without a configuration), so a running process of that name must agree.
+    active=inactive
+    [ "$load" = loaded ] && "/etc/init.d/$s" status >/dev/null 2>&1 && pidof "$s" >/dev/null 2>&1 && active=active
     echo "@@service $s $load $enabled $active"
   done
 fi
-[ -f {agent} ] && echo "@@agent $(sha1sum {agent} | cut -d' ' -f1)"
+if [ -f {agent} ]; then
+  echo "@@agent $(sha1sum {agent} | cut -d' ' -f1)"
+  echo "@@agentversion $({agent} --version 2>/dev/null | head -c 200 | head -n 1)"
+{status}fi
 echo "@@sysctl $(cat /proc/sys/net/ipv4/ip_nonlocal_bind 2>/dev/null)"
 for f in {files}; do
-  if [ -f "$f" ]; then echo "@@file $f $(stat -c '%a %u %g' "$f") $(base64 -w0 < "$f")"; else echo "@@nofile $f"; fi
+  if [ -f "$f" ]; then
+    size=$(stat -c %s "$f")
+    if [ "$size" -gt {max_bytes} ]; then echo "@@bigfile $f $size"
+    else echo "@@file $f $(stat -c '%a %u %g %Y' "$f") $(base64 -w0 < "$f")"; fi
+  else echo "@@nofile $f"; fi
 done
 for p in $pinged; do
   if wait "${{p#*=}}"; then echo "@@ping ${{p%=*}} yes"; else echo "@@ping ${{p%=*}} no"; fi
@@ -159,6 +188,15 @@ echo "@@end"
         ping = ping.join(" "),
         agent = AGENT_PATH,
         files = files.join(" "),
+        max_bytes = MAX_FILE_BYTES,
+        status = if agent_status {
+            // The answer is one JSON line; a hostile node's endless one is cut, not read whole.
+            format!(
+                "  st=$({AGENT_PATH} status --json 2>/dev/null | head -c {MAX_FILE_BYTES}) && echo \"@@status $(printf '%s' \"$st\" | base64 -w0)\"\n"
+            )
+        } else {
+            String::new()
+        },
     )
 }
 
@@ -175,6 +213,9 @@ pub fn parse(output: &str) -> Result<NodeState, ProbeError> {
         nonlocal_bind_live: None,
         answering: BTreeMap::new(),
         files: BTreeMap::new(),
+        oversized: BTreeMap::new(),
+        agent_version: None,
+        agent_status: None,
     };
     let mut complete = false;
     for line in output.lines() {
@@ -228,6 +269,21 @@ pub fn parse(output: &str) -> Result<NodeState, ProbeError> {
                 );
             }
             "agent" => state.agent_sha1 = Some(value.trim().to_string()),
+            "agentversion" => {
+                state.agent_version = Some(value.trim().to_string()).filter(|v| !v.is_empty())
+            }
+            "status" => {
+                state.agent_status = Some(
+                    base64_decode(value.trim())
+                        .ok_or_else(|| ProbeError("bad base64 for the agent's status".into()))?,
+                )
+            }
+            "bigfile" => {
+                let (path, size) = value.rsplit_once(' ').unwrap_or((value, ""));
+                state
+                    .oversized
+                    .insert(path.to_string(), size.trim().parse().unwrap_or(u64::MAX));
+            }
             "ping" => {
                 let mut words = value.split_whitespace();
                 if let (Some(Ok(addr)), Some(answered)) =
@@ -238,8 +294,8 @@ pub fn parse(output: &str) -> Result<NodeState, ProbeError> {
             }
             "sysctl" => state.nonlocal_bind_live = value.trim().parse::<u8>().ok().map(|v| v == 1),
             "file" => {
-                let words: Vec<&str> = value.splitn(5, ' ').collect();
-                let [path, mode, uid, gid, data] = words[..] else {
+                let words: Vec<&str> = value.splitn(6, ' ').collect();
+                let [path, mode, uid, gid, mtime, data] = words[..] else {
                     return Err(ProbeError(format!("bad file line for `{value:.40}`")));
                 };
                 let parse_num = |t: &str, radix| {
@@ -255,6 +311,9 @@ pub fn parse(output: &str) -> Result<NodeState, ProbeError> {
                         mode: parse_num(mode, 8)?,
                         uid: parse_num(uid, 10)?,
                         gid: parse_num(gid, 10)?,
+                        mtime_unix: mtime.parse().map_err(|_| {
+                            ProbeError(format!("bad modification time `{mtime}` for {path}"))
+                        })?,
                     }),
                 );
             }
@@ -300,7 +359,7 @@ mod tests {
 
     #[test]
     fn parses_a_systemd_debian_node() {
-        let out = "@@uname node1\n@@os debian \n@@init systemd\n@@addr eth0 172.29.10.11/24\n@@addr eth1 172.29.11.11/24\n@@service nginx loaded enabled active\n@@service httpd not-found unknown inactive\n@@agent 0123abcd\n@@sysctl 0\n@@file /etc/ha.d/ha.cf 644 0 0 aGVsbG8K\n@@nofile /etc/ha.d/authkeys\n@@end\n";
+        let out = "@@uname node1\n@@os debian \n@@init systemd\n@@addr eth0 172.29.10.11/24\n@@addr eth1 172.29.11.11/24\n@@service nginx loaded enabled active\n@@service httpd not-found unknown inactive\n@@agent 0123abcd\n@@sysctl 0\n@@file /etc/ha.d/ha.cf 644 0 0 1764680000 aGVsbG8K\n@@agentversion hadeploy-agent 0.1.0\n@@bigfile /etc/ha.d/haresources 5000000\n@@nofile /etc/ha.d/authkeys\n@@end\n";
         let s = parse(out).unwrap();
         assert_eq!(s.uname_n, "node1");
         assert_eq!(
@@ -326,6 +385,12 @@ mod tests {
             b"hello\n"
         );
         assert_eq!(s.files["/etc/ha.d/authkeys"], None);
+        assert_eq!(
+            s.files["/etc/ha.d/ha.cf"].as_ref().unwrap().mtime_unix,
+            1764680000
+        );
+        assert_eq!(s.oversized["/etc/ha.d/haresources"], 5_000_000);
+        assert_eq!(s.agent_version.as_deref(), Some("hadeploy-agent 0.1.0"));
     }
 
     #[test]
@@ -348,6 +413,7 @@ mod tests {
                     &[file.to_str().unwrap(), missing.to_str().unwrap()],
                     &["nginx".to_string(), "hadeploy-agent".to_string()],
                     &[Ipv4Addr::LOCALHOST],
+                    true,
                 ),
                 None,
             )

@@ -187,6 +187,7 @@ impl Renderer {
             auth => cluster.auth.name(),
             resource_check => cluster.resource_check.map(|d| d.to_string()),
             resource_check_failures => cluster.resource_check_failures,
+            metrics_listen => cluster.metrics_listen.map(|a| a.to_string()),
         };
         let mut rendered = Vec::new();
         for node in &cluster.nodes {

@@ -91,6 +91,49 @@ pub trait Transport: Send + Sync {
     }
 }
 
+/// A transport that runs only the scripts it was made with and uploads nothing: `diff` probes
+/// through it, so it is read-only by construction, whatever the code above it asks.
+pub struct ReadOnly<'a, T> {
+    inner: &'a T,
+    allowed: &'a [&'a str],
+}
+
+impl<'a, T: Transport> ReadOnly<'a, T> {
+    pub fn new(inner: &'a T, allowed: &'a [&'a str]) -> Self {
+        ReadOnly { inner, allowed }
+    }
+}
+
+impl<T: Transport> Transport for ReadOnly<'_, T> {
+    fn host(&self) -> &str {
+        self.inner.host()
+    }
+
+    async fn run(
+        &self,
+        script: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<CommandOutput, TransportError> {
+        if !self.allowed.contains(&script) {
+            return Err(TransportError::Command {
+                host: self.host().to_string(),
+                what: "remote command".into(),
+                reason: "refused: this run is read-only and may run only its probe".into(),
+            });
+        }
+        self.inner.run(script, stdin).await
+    }
+
+    async fn put_all(&self, files: &[Upload<'_>]) -> Result<(), TransportError> {
+        let paths: Vec<&str> = files.iter().map(|f| f.path).collect();
+        Err(TransportError::Upload {
+            host: self.host().to_string(),
+            path: paths.join(", "),
+            reason: "refused: this run is read-only".into(),
+        })
+    }
+}
+
 /// One file for `put_all`.
 #[derive(Clone, Copy, Debug)]
 pub struct Upload<'a> {
@@ -153,6 +196,30 @@ if [ "$sum" != {sha1} ]; then echo "{path}: checksum mismatch after transfer ($s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_read_only_transport_runs_its_probe_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("written");
+        let local = local::LocalTransport::new("here");
+        let probe = "echo probed";
+        let allowed = [probe];
+        let read_only = ReadOnly::new(&local, &allowed);
+        assert_eq!(
+            read_only.run(probe, None).await.unwrap().stdout,
+            b"probed\n"
+        );
+        let touch = format!("touch {}", target.display());
+        assert!(read_only.run(&touch, None).await.is_err());
+        let upload = Upload {
+            path: target.to_str().unwrap(),
+            content: b"x",
+            mode: 0o644,
+            keep_backup: false,
+        };
+        assert!(read_only.put_all(&[upload]).await.is_err());
+        assert!(!target.exists(), "nothing reached the file system");
+    }
 
     #[test]
     fn quoting() {

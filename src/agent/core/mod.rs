@@ -131,6 +131,18 @@ pub enum Control {
     Takeover,
 }
 
+/// The last time this node decided to take or give up groups, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub groups: Vec<String>,
+    pub acquired: bool,
+    /// One of [`Why::LABELS`].
+    pub reason: &'static str,
+    /// The sentence the log said.
+    pub detail: String,
+    pub at_unix_ms: u64,
+}
+
 pub struct Node {
     config: Config,
     identity: Identity,
@@ -143,6 +155,9 @@ pub struct Node {
     membership: Membership,
     resources: ResourceManager,
     held_since: BTreeMap<usize, Instant>,
+    last_transition: Option<Transition>,
+    /// Hand-offs decided, by [acquire, release] and [`Why::LABELS`] index.
+    transitions: [[u64; Why::LABELS.len()]; 2],
     ack_trigger: u64,
     started: Instant,
     counters: Counters,
@@ -193,6 +208,8 @@ impl Node {
             membership,
             resources,
             held_since: BTreeMap::new(),
+            last_transition: None,
+            transitions: [[0; Why::LABELS.len()]; 2],
             ack_trigger,
             started: now,
             counters: Counters::default(),
@@ -342,9 +359,41 @@ impl Node {
 
     /// The wall-clock time (ms since the epoch) at which we started holding group `g`.
     pub fn held_since_unix_ms(&self, g: usize) -> Option<u64> {
-        self.held_since.get(&g).map(|t| {
-            self.identity.unix_ms + t.saturating_duration_since(self.started).as_millis() as u64
-        })
+        self.held_since.get(&g).map(|&t| self.unix_ms(t))
+    }
+
+    fn unix_ms(&self, t: Instant) -> u64 {
+        self.identity.unix_ms + t.saturating_duration_since(self.started).as_millis() as u64
+    }
+
+    pub fn last_transition(&self) -> Option<&Transition> {
+        self.last_transition.as_ref()
+    }
+
+    /// How many times this node decided to acquire (`true`) or release groups for each reason
+    /// in [`Why::LABELS`], since it started.
+    pub fn transitions(&self, acquired: bool) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        Why::LABELS
+            .iter()
+            .zip(self.transitions[usize::from(!acquired)])
+            .map(|(&label, n)| (label, n))
+    }
+
+    fn record_transition(&mut self, groups: &GroupSet, why: &Why, acquired: bool, now: Instant) {
+        let reason = why.label();
+        if let Some(i) = Why::LABELS.iter().position(|&l| l == reason) {
+            self.transitions[usize::from(!acquired)][i] += 1;
+        }
+        self.last_transition = Some(Transition {
+            groups: groups
+                .iter()
+                .map(|&g| self.resources.groups()[g].name.clone())
+                .collect(),
+            acquired,
+            reason,
+            detail: why_text(why),
+            at_unix_ms: self.unix_ms(now),
+        });
     }
 
     /// The status we announce: active once communication is up.
@@ -528,6 +577,7 @@ impl Node {
             match output {
                 Output::Send(fields) => self.send(fields, now),
                 Output::Acquire(groups, why) => {
+                    self.record_transition(&groups, &why, true, now);
                     let text = format!(
                         "acquiring {} ({})",
                         self.group_names(&groups),
@@ -537,6 +587,7 @@ impl Node {
                     self.effects.push(Effect::Work(Work::Acquire(groups)));
                 }
                 Output::Release(groups, why) => {
+                    self.record_transition(&groups, &why, false, now);
                     let text = format!(
                         "releasing {} ({})",
                         self.group_names(&groups),

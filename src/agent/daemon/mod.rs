@@ -7,12 +7,13 @@
 //! listener and a shutdown future, so tests can drive a daemon without touching /etc or the
 //! real network. The status answer is built in `status`.
 
+mod metrics_http;
 mod status;
 
 pub use status::status_table;
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::net::UnixListener;
@@ -38,6 +39,14 @@ pub struct Settings {
     pub realtime: bool,
     pub executor: Executor,
     pub state_dir: PathBuf,
+    /// The digest of the configuration files as they were read at start-up
+    /// (`setup::config_digest`): `status` reports it, so a changed file is "restart pending".
+    pub config_digest: String,
+    /// The same without ha.cf's ucast lines (`setup::shared_config_digest`): equal on every
+    /// node of a healthy cluster.
+    pub shared_config_digest: String,
+    /// `metrics_listen` in hadeploy-agent.cf: serve `/metrics` there.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Logs to stderr with a syslog priority prefix (`<3>` error … `<6>` info), which journald
@@ -368,7 +377,10 @@ pub async fn run(
     control_listener: UnixListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), super::generation::GenerationError> {
-    let (generation, previous) = super::generation::bump(&settings.state_dir)?;
+    let (generation, previous) = super::generation::bump(
+        &settings.state_dir,
+        &[Path::new(super::generation::HEARTBEAT_FILE)],
+    )?;
     let uuid = super::generation::node_uuid(&settings.state_dir)?;
     log(
         6,
@@ -415,6 +427,26 @@ pub async fn run(
     agent.effects().await;
 
     let (control_tx, mut control_rx) = mpsc::channel::<ControlCall>(8);
+    let metrics_task = match agent.settings.metrics_listen {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                log(6, &format!("serving metrics on http://{addr}/metrics"));
+                Some(tokio::spawn(metrics_http::serve(
+                    listener,
+                    control_tx.clone(),
+                )))
+            }
+            // Metrics are not worth the cluster: the agent runs on without them.
+            Err(e) => {
+                log(
+                    3,
+                    &format!("metrics_listen {addr}: {e}; no metrics are served"),
+                );
+                None
+            }
+        },
+        None => None,
+    };
     let control_task = tokio::spawn(serve_control(control_listener, control_tx));
     // A re-created interface (a cable plugged back) must carry heartbeats again at once: until
     // the node hears its peers it cannot resolve a group both sides held while apart. An
@@ -479,6 +511,9 @@ pub async fn run(
     // Listeners still stopping after their VIPs went finish before the agent exits.
     let _finished = agent.resource_work.lock().await;
     control_task.abort();
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
     log(6, "stopped");
     Ok(())
 }

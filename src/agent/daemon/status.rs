@@ -5,7 +5,9 @@
 use std::time::Instant;
 
 use super::Agent;
-use crate::agent::control::{HeldGroup, LinkView, NodeView, StatusAnswer};
+use crate::agent::control::{
+    HeartbeatView, HeldGroup, LinkView, NodeView, StatusAnswer, TransitionCount, TransitionView,
+};
 use crate::agent::membership::NodeStatus;
 
 impl Agent {
@@ -55,20 +57,59 @@ impl Agent {
             .lock()
             .map(|d| d.iter().map(|&g| groups[g].name.clone()).collect())
             .unwrap_or_default();
+        let heartbeats = node
+            .membership()
+            .gaps()
+            .map(|(peer, gaps)| HeartbeatView {
+                node: peer.to_string(),
+                longest_gap_ms: gaps.longest_ms,
+                late: gaps.late,
+                interval_counts: gaps.counts.to_vec(),
+                interval_sum_ms: gaps.sum_ms,
+            })
+            .collect();
+        let last_transition = node.last_transition().map(|t| TransitionView {
+            groups: t.groups.clone(),
+            kind: transition_kind(t.acquired).into(),
+            reason: t.reason.into(),
+            detail: t.detail.clone(),
+            at_unix_ms: t.at_unix_ms,
+        });
+        let transitions = [true, false]
+            .into_iter()
+            .flat_map(|acquired| {
+                node.transitions(acquired)
+                    .map(move |(reason, count)| TransitionCount {
+                        kind: transition_kind(acquired).into(),
+                        reason: reason.into(),
+                        count,
+                    })
+            })
+            .collect();
         StatusAnswer {
             comm_up: node.membership().comm_up(),
+            heartbeats,
+            last_transition,
+            transitions,
+            config_digest: self.settings.config_digest.clone(),
             counters: node.counters().clone(),
             draining,
             generation: node.generation(),
+            groups: groups.iter().map(|g| g.name.clone()).collect(),
             links,
             media: self.media.links(),
             node: config.node.clone(),
             nodes,
             resources,
             rscstatus: node.resources().status_word().to_string(),
+            shared_config_digest: self.settings.shared_config_digest.clone(),
             uptime_ms: node.uptime(now).as_millis() as u64,
         }
     }
+}
+
+fn transition_kind(acquired: bool) -> &'static str {
+    if acquired { "acquire" } else { "release" }
 }
 
 /// The `status` answer as an operator reads it: nodes, links, resources, counters.

@@ -87,6 +87,22 @@ pub enum Why {
     Failed,
 }
 
+impl Why {
+    /// Every label [`Why::label`] returns, so counters by reason exist from start-up.
+    pub const LABELS: [&'static str; 5] = ["unheld", "standby", "duplicate", "shutdown", "failed"];
+
+    /// A bounded word for metrics and the status answer (the peer's name stays out).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Why::Unheld => "unheld",
+            Why::Standby => "standby",
+            Why::Duplicate(_) => "duplicate",
+            Why::Shutdown => "shutdown",
+            Why::Failed => "failed",
+        }
+    }
+}
+
 /// What the daemon must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {

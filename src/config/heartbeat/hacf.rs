@@ -406,9 +406,37 @@ impl HaCf {
     }
 }
 
+/// ha.cf as it must agree between nodes: every line but the ucast ones, which name the peers.
+pub fn without_ucast(content: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(content.len());
+    for line in content.split_inclusive(|&b| b == b'\n') {
+        let first = line
+            .split(|b| b.is_ascii_whitespace())
+            .find(|w| !w.is_empty());
+        if first != Some(b"ucast") {
+            out.extend_from_slice(line);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ucast_lines_are_the_only_difference_allowed_in_ha_cf() {
+        let a = b"keepalive 2\nucast eth1 10.0.0.2\nnode a b\n";
+        let b = b"keepalive 2\n  ucast eth1 10.0.0.1\nnode a b\n";
+        assert_eq!(without_ucast(a), without_ucast(b));
+        assert_eq!(without_ucast(a), b"keepalive 2\nnode a b\n");
+        assert_ne!(
+            without_ucast(b"keepalive 1\n"),
+            without_ucast(b"keepalive 2\n")
+        );
+        // A line that only starts with the word is not a ucast line.
+        assert_eq!(without_ucast(b"ucastx 1\n"), b"ucastx 1\n");
+    }
 
     fn parse(text: &str) -> (Result<HaCf, ConfigError>, Vec<Warning>) {
         let mut warnings = Vec::new();

@@ -32,6 +32,7 @@ pub const CLUSTER_KEYS: &[&str] = &[
     "ha_disable_autostart",
     "ha_resource_check",
     "ha_resource_check_failures",
+    "ha_metrics_listen",
 ];
 
 /// Keys that differ per node.

@@ -163,6 +163,8 @@ pub struct Cluster {
     pub resource_check: Option<HbDuration>,
     /// `ha_resource_check_failures`: failed checks in a row before the group moves.
     pub resource_check_failures: u32,
+    /// `ha_metrics_listen`: where each agent serves `/metrics` (off if `None`).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Cluster {

@@ -129,6 +129,7 @@ impl<'a> ClusterBuilder<'a> {
         let disable_autostart = self.disable_autostart(&c);
         let resource_check = self.resource_check(&c);
         let resource_check_failures = self.resource_check_failures(&c);
+        let metrics_listen = self.metrics_listen(&c);
         self.check_nodes(&nodes, media);
         if self.failed {
             return None;
@@ -156,6 +157,7 @@ impl<'a> ClusterBuilder<'a> {
             disable_autostart,
             resource_check,
             resource_check_failures,
+            metrics_listen,
         })
     }
 

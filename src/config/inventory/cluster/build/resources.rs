@@ -153,6 +153,24 @@ impl ClusterBuilder<'_> {
         resource_check
     }
 
+    /// Off unless `ha_metrics_listen` is set: an ADDRESS:PORT every agent of the cluster binds.
+    pub(super) fn metrics_listen(&mut self, c: &CVars) -> Option<std::net::SocketAddr> {
+        let text = self.string(c, "ha_metrics_listen")?;
+        match text.parse() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                let var = c.get("ha_metrics_listen").cloned();
+                self.invalid(
+                    var.as_ref(),
+                    "ha_metrics_listen",
+                    &format!("`{text}` is not an ADDRESS:PORT"),
+                    "e.g. `127.0.0.1:9717` (node_exporter on the node) or `0.0.0.0:9717`",
+                );
+                None
+            }
+        }
+    }
+
     pub(super) fn resource_check_failures(&mut self, c: &CVars) -> u32 {
         match c.get("ha_resource_check_failures").cloned() {
             None => DEFAULT_RESOURCE_CHECK_FAILURES,
@@ -197,6 +215,24 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn metrics_listen_is_an_address_and_port() {
+        let listen = "ha_resources: [nginx]\n        ha_metrics_listen: 127.0.0.1:9717";
+        let (_dir, result) = load(&BASE.replace("ha_resources: [nginx]", listen));
+        assert_eq!(
+            result.unwrap().clusters[0].metrics_listen,
+            Some("127.0.0.1:9717".parse().unwrap())
+        );
+        let (_dir, result) = load(BASE);
+        assert_eq!(result.unwrap().clusters[0].metrics_listen, None);
+        rejects(
+            &BASE.replace("ha_resources: [nginx]", "ha_metrics_listen: localhost"),
+            9,
+            9,
+            "`localhost` is not an ADDRESS:PORT",
+        );
     }
 
     #[test]
