@@ -315,7 +315,7 @@ fn missing_file_and_binary_file_are_clear_errors() {
     Test::new()
         .args(["check", "/nonexistent/inventory.yml"])
         .status(1)
-        .stderr_has("/nonexistent/inventory.yml: error: not valid YAML: cannot read");
+        .stderr_has("/nonexistent/inventory.yml: error: cannot read the inventory:");
     Test::new()
         .file("bin.yml", [0u8, 159, 146, 150, 255, 0, 1])
         .args(["check", "{dir}/bin.yml"])

@@ -1,5 +1,6 @@
-//! Ansible's YAML inventory layout: `all`/`children`/`hosts`/`vars`, host ranges, and the
-//! `group_vars/` and `host_vars/` directories beside the file — read into groups and hosts whose
+//! Ansible's inventory layout: the inventory file — YAML (`all`/`children`/`hosts`/`vars`) or
+//! INI (read by `ini`), told apart by content as Ansible does — host ranges, and the
+//! `group_vars/` and `host_vars/` directories beside the file, read into groups and hosts whose
 //! every variable remembers where it was set, then resolved per host with Ansible's precedence.
 //! Nothing here knows what the `ha_*` variables mean; that is `cluster`'s job.
 
@@ -7,11 +8,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::diag::{Diagnostic, Diagnostics, Origin, did_you_mean};
+use super::ini;
 use super::yaml::{self, Node, Pos, Value};
 
 /// Hard cap on the hosts one range pattern may expand to, so `node[0:99999999]` is an error,
 /// not an out-of-memory.
 const MAX_RANGE_HOSTS: usize = 10_000;
+/// Hosts one inventory may declare in all, counting every name a range expands to: far beyond
+/// any real cluster inventory, and it bounds memory and time for any input (many lines of
+/// maximal ranges included).
+pub const MAX_HOSTS: usize = 100_000;
 /// Group nesting deeper than this is certainly a cycle or a mistake.
 const MAX_GROUP_DEPTH: usize = 32;
 
@@ -56,6 +62,8 @@ pub struct Layout {
     pub groups: BTreeMap<String, Group>,
     pub hosts: Vec<Host>,
     host_index: HashMap<String, usize>,
+    /// Host names declared so far, ranges counted expanded, against `MAX_HOSTS`.
+    hosts_declared: usize,
 }
 
 const GROUP_KEYS: [&str; 3] = ["hosts", "vars", "children"];
@@ -69,20 +77,15 @@ impl Layout {
             ..Layout::default()
         };
         layout.ensure_group("all", None);
-        match yaml::parse_file(file) {
-            Ok(root) => layout.read_root(file, &root, diags),
-            Err(e) => diags.push(yaml_error(file, e)),
+        match read_source(file) {
+            Ok(Source::Yaml(root)) => layout.read_root(file, &root, diags),
+            Ok(Source::Ini(doc, ini_diags)) => {
+                diags.0.extend(ini_diags.0);
+                layout.read_ini(doc);
+            }
+            Err(d) => diags.push(d),
         }
-        layout.ensure_group("ungrouped", None);
-        let grouped: Vec<String> = layout
-            .hosts
-            .iter()
-            .filter(|h| h.groups.iter().all(|g| g == "all"))
-            .map(|h| h.name.clone())
-            .collect();
-        for name in grouped {
-            layout.add_host_to_group("ungrouped", &name);
-        }
+        layout.reconcile_ungrouped();
         layout.link_top_level_groups();
         let dir = file.parent().unwrap_or(Path::new("."));
         layout.read_vars_dirs(dir, diags);
@@ -109,12 +112,85 @@ impl Layout {
     }
 
     fn add_host_to_group(&mut self, group: &str, host: &str) {
+        // The host's own set of groups answers "already a member?" without scanning the
+        // group's list, which a large range would make quadratic.
+        let known = self.host_index.get(host).copied();
+        let member = match known {
+            Some(i) => !self.hosts[i].groups.insert(group.to_string()),
+            None => false,
+        };
         let g = self.ensure_group(group, None);
-        if !g.hosts.iter().any(|h| h == host) {
+        if !member && (known.is_some() || !g.hosts.iter().any(|h| h == host)) {
             g.hosts.push(host.to_string());
         }
-        if let Some(&i) = self.host_index.get(host) {
-            self.hosts[i].groups.insert(group.to_string());
+    }
+
+    /// Registers a host (once) and returns its index.
+    fn declare_host(&mut self, name: &str, origin: Origin) -> usize {
+        if let Some(&i) = self.host_index.get(name) {
+            return i;
+        }
+        self.hosts.push(Host {
+            name: name.to_string(),
+            inline_vars: Vars::new(),
+            file_vars: Vars::new(),
+            groups: BTreeSet::new(),
+            origin,
+        });
+        self.host_index
+            .insert(name.to_string(), self.hosts.len() - 1);
+        self.hosts.len() - 1
+    }
+
+    /// Takes what an INI inventory declared: groups with their vars and children, hosts with
+    /// theirs, in the file's order.
+    fn read_ini(&mut self, doc: ini::Document) {
+        for host in doc.hosts {
+            let index = self.declare_host(&host.name, host.origin);
+            self.hosts[index].inline_vars = host.vars;
+        }
+        for decl in doc.groups {
+            let group = self.ensure_group(&decl.name, Some(decl.origin));
+            group.inline_vars = decl.vars;
+            for child in &decl.children {
+                self.ensure_group(&decl.name, None)
+                    .children
+                    .insert(child.clone());
+                self.ensure_group(child, None)
+                    .parents
+                    .insert(decl.name.clone());
+            }
+            for host in &decl.hosts {
+                self.add_host_to_group(&decl.name, host);
+                self.add_host_to_group("all", host);
+            }
+        }
+    }
+
+    /// Ansible's `ungrouped`: every host in no group but `all`, and no host that is in another
+    /// group (an INI file's first lines may have put it there before a section listed it).
+    fn reconcile_ungrouped(&mut self) {
+        self.ensure_group("ungrouped", None);
+        let lone = |h: &Host| h.groups.iter().all(|g| g == "all" || g == "ungrouped");
+        let (alone, grouped): (Vec<&Host>, Vec<&Host>) = self.hosts.iter().partition(|h| lone(h));
+        let alone: Vec<String> = alone.into_iter().map(|h| h.name.clone()).collect();
+        let grouped: BTreeSet<String> = grouped
+            .into_iter()
+            .filter(|h| h.groups.contains("ungrouped"))
+            .map(|h| h.name.clone())
+            .collect();
+        for name in alone {
+            self.add_host_to_group("ungrouped", &name);
+        }
+        if !grouped.is_empty() {
+            if let Some(g) = self.groups.get_mut("ungrouped") {
+                g.hosts.retain(|h| !grouped.contains(h));
+            }
+            for h in &mut self.hosts {
+                if grouped.contains(&h.name) {
+                    h.groups.remove("ungrouped");
+                }
+            }
         }
     }
 
@@ -309,6 +385,22 @@ impl Layout {
                     continue;
                 }
             };
+            if self.hosts_declared > MAX_HOSTS {
+                // Already reported once; the rest is not read.
+                return;
+            }
+            self.hosts_declared = self.hosts_declared.saturating_add(names.len());
+            if self.hosts_declared > MAX_HOSTS {
+                diags.push(
+                    Diagnostic::error(
+                        Origin::new(file, key.pos),
+                        Some(&pattern),
+                        format!("the inventory declares more than {MAX_HOSTS} hosts"),
+                    )
+                    .hint("split it into smaller inventories, or narrow the ranges"),
+                );
+                return;
+            }
             let vars = read_vars_map(file, value, &pattern, diags);
             for name in names {
                 if let Err(message) = check_host_name(&name) {
@@ -319,20 +411,7 @@ impl Layout {
                     ));
                     continue;
                 }
-                let index = match self.host_index.get(&name) {
-                    Some(&i) => i,
-                    None => {
-                        self.hosts.push(Host {
-                            name: name.clone(),
-                            inline_vars: Vars::new(),
-                            file_vars: Vars::new(),
-                            groups: BTreeSet::new(),
-                            origin: Origin::new(file, key.pos),
-                        });
-                        self.host_index.insert(name.clone(), self.hosts.len() - 1);
-                        self.hosts.len() - 1
-                    }
-                };
+                let index = self.declare_host(&name, Origin::new(file, key.pos));
                 for (k, v) in &vars {
                     self.hosts[index].inline_vars.insert(k.clone(), v.clone());
                 }
@@ -480,6 +559,75 @@ impl Layout {
         }
         vars
     }
+
+    /// The host's resolved variables as JSON, as `ansible-inventory --list` prints them under
+    /// `_meta.hostvars` — what the parity tests compare with the real tool.
+    pub fn resolved_json(&self, host: &str) -> serde_json::Map<String, serde_json::Value> {
+        self.resolved_vars(host)
+            .into_iter()
+            .map(|(k, v)| (k, v.node.to_json()))
+            .collect()
+    }
+}
+
+/// An inventory file, read as the format its content is in.
+enum Source {
+    Yaml(Node),
+    Ini(ini::Document, Diagnostics),
+}
+
+/// Reads the inventory file and tells its format by content, as Ansible does by trying its
+/// `yaml` plugin before its `ini` plugin: a YAML mapping (or an empty document, which the YAML
+/// reader reports) is YAML; anything else that reads as INI is INI. When neither reads, the
+/// errors of the format the file looks like are returned.
+fn read_source(file: &Path) -> Result<Source, Diagnostic> {
+    let bytes = std::fs::read(file).map_err(|e| {
+        Diagnostic::error(
+            Origin::file(file),
+            None,
+            format!("cannot read the inventory: {e}"),
+        )
+    })?;
+    if bytes.len() > yaml::MAX_FILE_BYTES {
+        return Err(Diagnostic::error(
+            Origin::file(file),
+            None,
+            format!(
+                "file is {} bytes; inventories larger than {} bytes are refused",
+                bytes.len(),
+                yaml::MAX_FILE_BYTES
+            ),
+        ));
+    }
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        // YAML must be UTF-8; Ansible's INI reader forgives bad bytes in comment lines only.
+        let lines = ini::byte_lines(&bytes).map_err(|pos| {
+            Diagnostic::error(
+                Origin::new(file, pos),
+                None,
+                "not UTF-8 text (an invalid byte here); is this a binary file?",
+            )
+        })?;
+        let mut diags = Diagnostics::default();
+        let doc = ini::parse(file, &lines, &mut diags);
+        return Ok(Source::Ini(doc, diags));
+    };
+    let yaml = match yaml::parse(text) {
+        Ok(root) if matches!(root.value, Value::Map(_) | Value::Null) => {
+            return Ok(Source::Yaml(root));
+        }
+        other => other,
+    };
+    let lines = ini::text_lines(text);
+    let mut diags = Diagnostics::default();
+    let doc = ini::parse(file, &lines, &mut diags);
+    if !diags.has_errors() || ini::meant_as_ini(&lines) {
+        return Ok(Source::Ini(doc, diags));
+    }
+    match yaml {
+        Ok(root) => Ok(Source::Yaml(root)),
+        Err(e) => Err(yaml_error(file, e)),
+    }
 }
 
 fn yaml_error(file: &Path, e: yaml::YamlError) -> Diagnostic {
@@ -499,13 +647,17 @@ fn duplicate_key(file: &Path, pos: Pos, key: &str, first: Pos) -> Diagnostic {
     .hint("keep one of the two entries")
 }
 
-fn group_name(file: &Path, key: &Node, diags: &mut Diagnostics) -> Option<String> {
-    let name = key.scalar_text()?;
-    let valid = !name.is_empty()
+/// hadeploy's group names: letters, digits, `_` and `-` (Ansible warns about anything else).
+pub(super) fn valid_group_name(name: &str) -> bool {
+    !name.is_empty()
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if valid {
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn group_name(file: &Path, key: &Node, diags: &mut Diagnostics) -> Option<String> {
+    let name = key.scalar_text()?;
+    if valid_group_name(&name) {
         Some(name)
     } else {
         diags.push(
@@ -609,7 +761,7 @@ fn read_vars_files(base: &Path, name: &str, diags: &mut Diagnostics) -> Vars {
     vars
 }
 
-fn check_host_name(name: &str) -> Result<(), String> {
+pub(super) fn check_host_name(name: &str) -> Result<(), String> {
     let valid = !name.is_empty()
         && name.len() <= 253
         && name
@@ -622,8 +774,11 @@ fn check_host_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// Expands Ansible host ranges: `node[1:3]`, `web[01:10]` (zero-padded), `lb[a:c]`, an optional
-/// `:step`, several ranges in one pattern.
+/// Expands Ansible host ranges as its inventory plugins do: `node[1:3]`, `web[01:10]`
+/// (zero-padded: start and end of equal width), `lb[a:c]` (letters in `a`–`z` then `A`–`Z`
+/// order, so `[y:B]` is y, z, A, B), an empty start meaning 0 (`[:3]`), an optional `:step`,
+/// several ranges in one pattern. A range that runs backwards, which Ansible silently expands
+/// to no host, is an error here.
 pub fn expand_host_pattern(pattern: &str) -> Result<Vec<String>, String> {
     let Some(open) = pattern.find('[') else {
         return Ok(vec![pattern.to_string()]);
@@ -656,7 +811,26 @@ pub fn expand_host_pattern(pattern: &str) -> Result<Vec<String>, String> {
             ));
         }
     };
-    let middles: Vec<String> = if let (Ok(s), Ok(e)) = (start.parse::<u64>(), end.parse::<u64>()) {
+    let start = if start.is_empty() { "0" } else { start };
+    if end.is_empty() {
+        return Err(format!("`{pattern}`: the range needs an end"));
+    }
+    let padded = start.len() > 1 && start.starts_with('0');
+    if padded && start.len() != end.len() {
+        return Err(format!(
+            "`{pattern}`: a zero-padded range needs a start and end of equal width, like `[01:10]`"
+        ));
+    }
+    let middles: Vec<String> = if let (Some(a), Some(b)) = (letter_index(start), letter_index(end))
+    {
+        if a > b {
+            return Err(format!("`{pattern}`: the range runs backwards"));
+        }
+        (a..=b)
+            .step_by(step)
+            .map(|i| char::from(LETTERS[i]).to_string())
+            .collect()
+    } else if let (Ok(s), Ok(e)) = (start.parse::<u64>(), end.parse::<u64>()) {
         if s > e {
             return Err(format!("`{pattern}`: the range runs backwards"));
         }
@@ -665,34 +839,15 @@ pub fn expand_host_pattern(pattern: &str) -> Result<Vec<String>, String> {
                 "`{pattern}`: expands to more than {MAX_RANGE_HOSTS} hosts"
             ));
         }
-        let width = if start.len() > 1 && start.starts_with('0') {
-            start.len()
-        } else {
-            0
-        };
+        let width = if padded { start.len() } else { 0 };
         (s..=e)
             .step_by(step)
             .map(|n| format!("{n:0width$}"))
             .collect()
     } else {
-        let (mut s, mut e) = (start.chars(), end.chars());
-        match (s.next(), s.next(), e.next(), e.next()) {
-            (Some(a), None, Some(b), None)
-                if a.is_ascii_lowercase() == b.is_ascii_lowercase()
-                    && a.is_ascii_alphabetic()
-                    && b.is_ascii_alphabetic() =>
-            {
-                if a > b {
-                    return Err(format!("`{pattern}`: the range runs backwards"));
-                }
-                (a..=b).step_by(step).map(String::from).collect()
-            }
-            _ => {
-                return Err(format!(
-                    "`{pattern}`: a range runs between two numbers or two single letters"
-                ));
-            }
-        }
+        return Err(format!(
+            "`{pattern}`: a range runs between two numbers or two single letters"
+        ));
     };
     let tails = expand_host_pattern(tail)?;
     if middles.len().saturating_mul(tails.len()) > MAX_RANGE_HOSTS {
@@ -707,6 +862,16 @@ pub fn expand_host_pattern(pattern: &str) -> Result<Vec<String>, String> {
         }
     }
     Ok(names)
+}
+
+/// Python's `string.ascii_letters`, the order Ansible's letter ranges run in.
+const LETTERS: &[u8; 52] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+fn letter_index(s: &str) -> Option<usize> {
+    match s.as_bytes() {
+        [b] => LETTERS.iter().position(|l| l == b),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -736,13 +901,29 @@ mod tests {
             ["r1xa", "r1xb", "r2xa", "r2xb"]
         );
         assert_eq!(expand_host_pattern("plain").unwrap(), ["plain"]);
+        // Ansible's own rules: an empty start is 0, letters run a-z then A-Z, steps apply to
+        // letters too, an unpadded start sets no width.
+        assert_eq!(expand_host_pattern("x[:2]").unwrap(), ["x0", "x1", "x2"]);
+        assert_eq!(
+            expand_host_pattern("m[y:B]").unwrap(),
+            ["my", "mz", "mA", "mB"]
+        );
+        assert_eq!(
+            expand_host_pattern("db-[a:e:2]").unwrap(),
+            ["db-a", "db-c", "db-e"]
+        );
+        assert_eq!(expand_host_pattern("n[9:0010]").unwrap(), ["n9", "n10"]);
         for bad in [
             "n[3:1]",
             "n[1:",
             "n[a:3]",
             "n[0:99999999]",
+            "n[0:999999]",
             "n[1:2:0]",
             "n[1]",
+            "n[01:100]",
+            "n[1:]",
+            "n[ab:cd]",
         ] {
             assert!(expand_host_pattern(bad).is_err(), "{bad}");
         }
@@ -805,6 +986,96 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("did you mean `hosts`?"), "{text}");
+    }
+
+    /// An INI inventory goes through the same layout as YAML: `group_vars/` and `host_vars/`
+    /// beside it, Ansible's precedence, `ungrouped` only for hosts in no other group.
+    #[test]
+    fn ini_inventory_shares_the_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let inv = write(
+            dir.path(),
+            "inventory.yml",
+            "n0\nn1 v_host=inline_host\n[all:vars]\nv_all=inline_all\nv_grp=inline_all\n[front]\nn1\n[front:vars]\nv_child=inline_front\n[web:children]\nfront\n[web:vars]\nv_grp=inline_web\nv_child=inline_web\n",
+        );
+        write(dir.path(), "group_vars/all.yml", "v_grp: file_all\n");
+        write(dir.path(), "host_vars/n1.yml", "v_host: file_host\n");
+        let mut diags = Diagnostics::default();
+        let layout = Layout::load(&inv, &mut diags);
+        assert!(diags.is_empty(), "{diags}");
+        let vars = layout.resolved_json("n1");
+        assert_eq!(vars["v_all"], "inline_all");
+        assert_eq!(vars["v_grp"], "file_all");
+        assert_eq!(vars["v_child"], "inline_front");
+        assert_eq!(vars["v_host"], "file_host");
+        assert_eq!(layout.group_hosts("web"), ["n1"]);
+        assert_eq!(layout.groups["ungrouped"].hosts, ["n0"]);
+        assert!(!layout.host_groups("n1").contains("ungrouped"));
+        assert_eq!(
+            layout.resolved_vars("n1")["v_child"].origin,
+            Origin::new(&inv, Pos { line: 9, column: 1 })
+        );
+    }
+
+    /// The format is told by content, whatever the file is called.
+    #[test]
+    fn format_is_told_by_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml_named_ini = write(dir.path(), "a.ini", "all:\n  hosts:\n    n1:\n");
+        let mut diags = Diagnostics::default();
+        assert_eq!(
+            Layout::load(&yaml_named_ini, &mut diags).hosts[0].name,
+            "n1"
+        );
+        assert!(diags.is_empty(), "{diags}");
+        for (name, text, expected) in [
+            // Broken YAML stays a YAML error, broken INI an INI one.
+            ("b.yml", "all:\n  hosts: [a\n", "not valid YAML"),
+            (
+                "c",
+                "[web\nn1\n",
+                "c:1:1: error: unterminated section header",
+            ),
+            (
+                "d",
+                "- a\n- b\n",
+                "the inventory must be a mapping of groups, found a list",
+            ),
+        ] {
+            let path = write(dir.path(), name, text);
+            let mut diags = Diagnostics::default();
+            Layout::load(&path, &mut diags);
+            assert!(diags.to_string().contains(expected), "{name}: {diags}");
+        }
+        let junk = dir.path().join("junk");
+        std::fs::write(&junk, b"[web]\nn1\nn\xff\x00\x9f\n").unwrap();
+        let mut diags = Diagnostics::default();
+        Layout::load(&junk, &mut diags);
+        assert!(
+            diags
+                .to_string()
+                .contains("junk:3:2: error: not UTF-8 text"),
+            "{diags}"
+        );
+    }
+
+    #[test]
+    fn hosts_over_the_total_cap_are_refused_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let hosts: String = (0..11)
+            .map(|i| format!("        g{i}-[0:9999]:\n"))
+            .collect();
+        let inv = write(
+            dir.path(),
+            "inv.yml",
+            &format!(
+                "all:\n  children:\n    web:\n      hosts:\n{hosts}    db:\n      hosts:\n        n[1:2]:\n"
+            ),
+        );
+        let mut diags = Diagnostics::default();
+        Layout::load(&inv, &mut diags);
+        let text = diags.to_string();
+        assert_eq!(text.matches("more than 100000 hosts").count(), 1, "{text}");
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! The operator's inventory: Ansible's YAML layout (`layout`), read with positions (`yaml`),
-//! interpreted as HA clusters (`cluster`) with every mistake reported at file:line:column
+//! The operator's inventory: Ansible's layout (`layout`), from a YAML file read with positions
+//! (`yaml`) or an INI file (`ini`), interpreted as HA clusters (`cluster`) with every mistake reported at file:line:column
 //! (`diag`), and the authkeys secret each cluster signs with (`secrets`).
 
 pub mod cluster;
 pub mod diag;
+pub mod ini;
 pub mod layout;
 pub mod secrets;
 pub mod yaml;

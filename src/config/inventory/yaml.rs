@@ -74,6 +74,31 @@ impl Node {
         }
     }
 
+    /// The value as JSON, the way `ansible-inventory --list` prints a variable: mapping keys
+    /// as their text (`null` for a null key), a float that JSON cannot hold as null.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match &self.value {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            Value::Str(s) => J::String(s.clone()),
+            Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
+            Value::Map(entries) => J::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.scalar_text().unwrap_or_else(|| "null".into()),
+                            v.to_json(),
+                        )
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
     pub fn as_map(&self) -> Option<&[(Node, Node)]> {
         match &self.value {
             Value::Map(entries) => Some(entries),
@@ -355,6 +380,15 @@ mod tests {
                 let _ = parse(&text);
             }
         }
+    }
+
+    #[test]
+    fn json_as_ansible_inventory_prints_it() {
+        let node = parse("a: [1, 2.5, yes, ~, x]\nb: {1: c, ~: d}\n").unwrap();
+        assert_eq!(
+            node.to_json(),
+            serde_json::json!({"a": [1, 2.5, true, null, "x"], "b": {"1": "c", "null": "d"}})
+        );
     }
 
     #[test]
