@@ -74,6 +74,23 @@ impl Node {
         }
     }
 
+    /// Whether two values are equal, wherever each was written: positions of nested items
+    /// are ignored (a list set on two hosts sits on two lines).
+    pub fn same_value(&self, other: &Node) -> bool {
+        match (&self.value, &other.value) {
+            (Value::Seq(a), Value::Seq(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_value(y))
+            }
+            (Value::Map(a), Value::Map(b)) => {
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(b)
+                        .all(|((k1, v1), (k2, v2))| k1.same_value(k2) && v1.same_value(v2))
+            }
+            (a, b) => a == b,
+        }
+    }
+
     /// The value as JSON, the way `ansible-inventory --list` prints a variable: mapping keys
     /// as their text (`null` for a null key), a float that JSON cannot hold as null.
     pub fn to_json(&self) -> serde_json::Value {
@@ -389,6 +406,15 @@ mod tests {
             node.to_json(),
             serde_json::json!({"a": [1, 2.5, true, null, "x"], "b": {"1": "c", "null": "d"}})
         );
+    }
+
+    #[test]
+    fn same_value_ignores_positions() {
+        let node = parse("a: [x, {k: 1}]\nb:   [x, {k: 1}]\nc: [x, {k: 2}]\n").unwrap();
+        let m = node.as_map().unwrap();
+        assert_ne!(m[0].1, m[1].1);
+        assert!(m[0].1.same_value(&m[1].1));
+        assert!(!m[0].1.same_value(&m[2].1));
     }
 
     #[test]

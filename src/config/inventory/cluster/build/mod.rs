@@ -185,7 +185,7 @@ impl<'a> ClusterBuilder<'a> {
                         first = Some((host, var));
                         result.insert(key.to_string(), var.clone());
                     }
-                    Some((first_host, first_var)) if first_var.node.value != var.node.value => {
+                    Some((first_host, first_var)) if !first_var.node.same_value(&var.node) => {
                         let d = Diagnostic::error(var.origin.clone(), Some(key), format!("differs between {first_host} (set at {}) and {host}; a cluster setting must be the same on every node", first_var.origin))
                             .hint("set it once on the cluster's group");
                         self.error(d);
