@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::support::{Test, copy_tree, examples, hadeploy, repo, stderr, stdout};
 
@@ -400,4 +400,153 @@ fn completions_for_three_shells() {
             .status(0)
             .stdout_has("render");
     }
+}
+
+/// Each shipped YAML example and its INI twin.
+const INI_TWINS: [(&str, &str); 4] = [
+    ("apache-pair.yml", "apache-pair.ini"),
+    ("haproxy-pair.yml", "haproxy-pair.ini"),
+    ("nginx-pair.yml", "nginx-pair.ini"),
+    ("three-node/inventory.yml", "three-node/hosts"),
+];
+
+/// Every node's rendered files of an inventory, through the library as `hadeploy render` runs
+/// it: (node, path, content, mode), and the warnings' count.
+fn render_in_process(inventory: &Path) -> (Vec<(String, &'static str, String, u32)>, usize) {
+    use hadeploy::config::inventory::{Inventory, secrets};
+    let inv = Inventory::load(inventory).unwrap_or_else(|d| panic!("{}: {d}", inventory.display()));
+    let renderer = hadeploy::render::Renderer::new(None).unwrap();
+    let mut files = Vec::new();
+    for cluster in &inv.clusters {
+        let secret = secrets::resolve(cluster).unwrap();
+        for node in renderer.render_cluster(cluster, secret.as_ref()).unwrap() {
+            for f in node.files {
+                files.push((node.node_name.clone(), f.path, f.content, f.mode));
+            }
+        }
+    }
+    (files, inv.warnings.warnings().count())
+}
+
+/// The seed guides' examples ship as INI too, and each twin renders byte for byte what its YAML
+/// twin renders (both in one directory, so they share the generated secret).
+#[test]
+fn ini_twins_render_byte_identically() {
+    let yaml: Vec<PathBuf> = INI_TWINS.iter().map(|(y, _)| PathBuf::from(y)).collect();
+    assert_eq!(examples(), yaml, "every YAML example needs an INI twin");
+    let work = tempfile::tempdir().unwrap();
+    copy_tree(&repo().join("inventories"), work.path());
+    for (yaml, ini) in INI_TWINS {
+        let (from_yaml, yaml_warnings) = render_in_process(&work.path().join(yaml));
+        assert!(from_yaml.len() >= 8, "{yaml}: {} files", from_yaml.len());
+        let (from_ini, ini_warnings) = render_in_process(&work.path().join(ini));
+        assert_eq!(from_ini.len(), from_yaml.len(), "{ini}: file count");
+        for (y, i) in from_yaml.iter().zip(&from_ini) {
+            assert_eq!(y, i, "{ini} renders differently from {yaml}");
+        }
+        assert_eq!(ini_warnings, yaml_warnings, "{ini}: warnings");
+    }
+}
+
+/// The binary takes an INI inventory whatever its name, and names INI mistakes at
+/// file:line:column like YAML ones.
+#[test]
+fn ini_inventory_through_the_binary() {
+    let ini = std::fs::read_to_string(repo().join("inventories/nginx-pair.ini")).unwrap();
+    Test::new()
+        .file("inventory.yml", &ini)
+        .args(["check", "{inv}"])
+        .status(0)
+        .stdout_has(": ok (1 cluster(s), 0 warning(s))");
+    let broken = ini
+        .replace("ha_udpport=695", "ha_udpport=69500")
+        .replace("ha_keepalive=2", "ha_keepalve=2");
+    let test = Test::new().file("hosts", &broken);
+    let hosts = test.path("hosts");
+    let line = |key: &str| broken.lines().position(|l| l.starts_with(key)).unwrap() + 1;
+    test.args(["check", "{dir}/hosts"])
+        .status(1)
+        .stderr_has(&format!(
+            "{}:{}:1: error: ha_udpport: 69500 is not a UDP port",
+            hosts.display(),
+            line("ha_udpport")
+        ))
+        .stderr_has(&format!(
+            "{}:{}:1: error: ha_keepalve: unknown HA variable",
+            hosts.display(),
+            line("ha_keepalve")
+        ));
+    // On a host line a list must be quoted whole: shlex strips the inner quotes otherwise, and
+    // Ansible (like hadeploy) is left with the string "[nginx]".
+    let host_list = |value: &str| {
+        ini.replace(
+            " ansible_host=192.168.1.1",
+            &format!(" ha_disable_autostart={value} ansible_host=192.168.1.1"),
+        )
+    };
+    Test::new()
+        .file("hosts", host_list("['nginx']"))
+        .args(["check", "{dir}/hosts"])
+        .status(1)
+        .stderr_has("ha_disable_autostart: expected a list of service names, found a string");
+    Test::new()
+        .file("hosts", host_list("\"['nginx']\""))
+        .args(["check", "{dir}/hosts"])
+        .status(0);
+}
+
+/// Hostile INI gets one clear error at its place, never a panic or a hang.
+#[test]
+fn hostile_ini_inventories_are_clear_errors() {
+    let cases: [(&str, &[u8], &str); 5] = [
+        (
+            "unterminated",
+            b"[rproxy\nrproxy1\n",
+            "unterminated:1:1: error: unterminated section header `[rproxy`",
+        ),
+        (
+            "million",
+            b"[web]\nn[0:999999]\n",
+            "million:2:1: error: n[0:999999]: `n[0:999999]`: expands to more than 10000 hosts",
+        ),
+        (
+            "junk",
+            b"[web]\nn1\n\x00\x9f\x92\x96\xff\x00\x01",
+            "junk:3:2: error: not UTF-8 text",
+        ),
+        (
+            "nul",
+            b"\x00\x01\x02\x03 a=1",
+            "nul:1:1: error: \u{0}\u{1}\u{2}\u{3}: not a valid host name",
+        ),
+        (
+            "vars-only",
+            b"[web:vars]\nha_vips=['10.0.0.10/24']\n",
+            "vars-only:1:2: error: web: `[web:vars]` is for a group the inventory never declares",
+        ),
+    ];
+    for (name, content, expected) in cases {
+        let started = std::time::Instant::now();
+        Test::new()
+            .file(name, content)
+            .args(["check", &format!("{{dir}}/{name}")])
+            .status(1)
+            .stderr_has(expected);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{name}"
+        );
+    }
+    // Duplicate sections merge as in Ansible: the cluster is whole.
+    let ini = std::fs::read_to_string(repo().join("inventories/nginx-pair.ini")).unwrap();
+    let split = ini.replace(
+        "rproxy2 ansible_host",
+        "[all:vars]\nansible_user=root\n[rproxy]\nrproxy2 ansible_host",
+    );
+    Test::new()
+        .file("hosts", split)
+        .args(["check", "{dir}/hosts"])
+        .status(0)
+        .stdout_has("cluster rproxy: nodes rproxy1, rproxy2")
+        .stderr_has("warning: ansible_user: set again for `all`");
 }
