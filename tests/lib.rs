@@ -8,6 +8,7 @@ mod diff;
 mod drill;
 mod hbconfig;
 mod inventory;
+mod inventory_parity;
 mod lab;
 mod monitoring;
 mod support;
