@@ -346,7 +346,14 @@ impl Reader<'_> {
             );
             return Header::Broken;
         }
-        self.group(&name, name_pos);
+        let first_declaration = section != Section::Vars && !self.declared.contains(&name);
+        let origin = self.origin(name_pos);
+        let group = self.group(&name, name_pos);
+        // A group is placed at its own header, not where a `:children` entry or a `:vars`
+        // header named it first.
+        if first_declaration {
+            group.origin = origin;
+        }
         if section == Section::Vars {
             let origin = self.origin(name_pos);
             self.references
@@ -515,6 +522,10 @@ impl Reader<'_> {
     }
 
     fn expand(&mut self, pattern: &str, pos: Pos, line: &str) -> Vec<String> {
+        if self.over_budget {
+            // Reported once; expanding the rest would only cost time.
+            return Vec::new();
+        }
         let names = match expand_host_pattern(pattern) {
             Ok(names) => names,
             Err(message) => {
@@ -527,9 +538,6 @@ impl Reader<'_> {
                 return Vec::new();
             }
         };
-        if self.over_budget {
-            return Vec::new();
-        }
         self.hosts_total = self.hosts_total.saturating_add(names.len());
         if self.hosts_total > MAX_HOSTS {
             self.over_budget = true;
@@ -564,10 +572,7 @@ impl Reader<'_> {
         };
         for (key, var) in vars {
             let previous = self.doc.hosts[index].vars.insert(key.clone(), var.clone());
-            if let Some(previous) = previous
-                && !(key == "ansible_port"
-                    && previous.origin.pos.map(|p| p.line) == var.origin.pos.map(|p| p.line))
-            {
+            if let Some(previous) = previous {
                 self.redefined(&var.origin, key, name, &previous.origin);
             }
         }
@@ -890,6 +895,11 @@ mod tests {
         assert!(diags.is_empty(), "{diags}");
         assert_eq!(group(&doc, "c").children, ["later"]);
         assert_eq!(group(&doc, "later").children, ["g"]);
+        // Placed at its own header, not at the `:children` line that named it first.
+        assert_eq!(
+            group(&doc, "later").origin.pos,
+            Some(Pos { line: 3, column: 2 })
+        );
         assert_eq!(group(&doc, "all").hosts, ["h4"]);
         assert!(group(&doc, "all").vars.contains_key("x"));
     }

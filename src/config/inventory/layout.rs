@@ -375,6 +375,10 @@ impl Layout {
                 diags.push(duplicate_key(file, key.pos, &pattern, first));
                 continue;
             }
+            if self.hosts_declared > MAX_HOSTS {
+                // Already reported once; expanding the rest would only cost time.
+                return;
+            }
             let names = match expand_host_pattern(&pattern) {
                 Ok(names) => names,
                 Err(message) => {
@@ -385,10 +389,6 @@ impl Layout {
                     continue;
                 }
             };
-            if self.hosts_declared > MAX_HOSTS {
-                // Already reported once; the rest is not read.
-                return;
-            }
             self.hosts_declared = self.hosts_declared.saturating_add(names.len());
             if self.hosts_declared > MAX_HOSTS {
                 diags.push(
