@@ -38,7 +38,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Validate an inventory offline: YAML, keys, types, addresses, timers, clusters.
+    /// Validate an inventory (YAML or INI) offline: syntax, keys, types, addresses, timers, clusters.
     Check(check::Args),
     /// Render /etc/ha.d/{ha.cf,haresources,authkeys} for every node into a directory.
     Render(render::Args),

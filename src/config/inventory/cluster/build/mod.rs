@@ -209,7 +209,7 @@ impl CVars<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::inventory::cluster::testing::{BASE, rejects};
+    use crate::config::inventory::cluster::testing::{BASE, load, rejects};
 
     #[test]
     fn cluster_needs_two_nodes() {
@@ -229,5 +229,21 @@ mod tests {
     fn cluster_settings_must_agree_across_nodes() {
         let text = BASE.replace("10.0.0.2/24}", "10.0.0.2/24, ha_keepalive: 1}");
         rejects(&text, 6, 80, "set for node2 but not for node1");
+    }
+
+    /// The same list on two host lines agrees, though its items sit at other columns.
+    #[test]
+    fn equal_lists_on_two_hosts_agree() {
+        let text = BASE
+            .replace(
+                "10.0.0.1/24}",
+                "10.0.0.1/24, ha_disable_autostart: [nginx]}",
+            )
+            .replace(
+                "10.0.0.2/24}",
+                "10.0.0.2/24, ha_disable_autostart:   [nginx]}",
+            );
+        let (_dir, result) = load(&text);
+        assert!(result.is_ok(), "{:?}", result.err());
     }
 }
