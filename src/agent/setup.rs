@@ -114,29 +114,25 @@ pub const CONFIG_FILES: [&str; 4] = ["ha.cf", "haresources", "authkeys", AGENT_C
 /// The digest of the configuration in `config_dir` (see [`crate::files::parts_digest`]); an
 /// unreadable file counts as absent.
 pub fn config_digest(config_dir: &Path) -> String {
-    let contents: Vec<Option<Vec<u8>>> = CONFIG_FILES
-        .iter()
-        .map(|name| std::fs::read(config_dir.join(name)).ok())
-        .collect();
-    crate::files::parts_digest(
-        CONFIG_FILES
-            .iter()
-            .zip(&contents)
-            .map(|(name, c)| (*name, c.as_deref())),
-    )
+    digest_of(config_dir, false)
 }
 
 /// The digest of what must be the same on every node of a cluster: the configuration files
 /// with ha.cf's ucast lines left out. Nodes whose agents report different ones disagree.
 pub fn shared_config_digest(config_dir: &Path) -> String {
+    digest_of(config_dir, true)
+}
+
+fn digest_of(config_dir: &Path, without_ucast: bool) -> String {
     let contents: Vec<Option<Vec<u8>>> = CONFIG_FILES
         .iter()
         .map(|name| {
             let bytes = std::fs::read(config_dir.join(name)).ok();
-            if *name == "ha.cf" {
-                bytes.map(|b| crate::config::heartbeat::hacf::without_ucast(&b))
-            } else {
-                bytes
+            match bytes {
+                Some(b) if without_ucast && *name == "ha.cf" => {
+                    Some(crate::config::heartbeat::hacf::without_ucast(&b))
+                }
+                other => other,
             }
         })
         .collect();

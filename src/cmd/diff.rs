@@ -61,7 +61,27 @@ pub fn run(args: &Args) -> Result<Status, Error> {
         .block_on(apply::survey(&inv, &options))
         .map_err(|e| Error::input(describe(&e)))?;
     let mut report = drift::judge(&inv, &hosts);
-    let ignored = report.ignore(&args.ignore);
+    let mut ignored = report.ignore(&args.ignore);
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64 / 86_400);
+    for cluster in &inv.clusters {
+        for entry in cluster.drift_ignore.iter().filter(|e| e.until_days < today) {
+            let (y, m, d) = entry.until;
+            eprintln!(
+                "{}: ha_drift_ignore {}{} expired on {y:04}-{m:02}-{d:02} ({}): reported again",
+                entry.origin,
+                entry.rule,
+                entry
+                    .host
+                    .as_deref()
+                    .map(|h| format!("@{h}"))
+                    .unwrap_or_default(),
+                entry.reason
+            );
+        }
+        ignored += report.ignore_accepted(cluster, today);
+    }
     let text = if args.json {
         json(&inv, &report, ignored) + "\n"
     } else {
@@ -262,7 +282,10 @@ fn text(inv: &Inventory, report: &DriftReport, ignored: usize, colour: bool) -> 
         let _ = writeln!(out, "{}: {words}", cluster.name);
     }
     if ignored > 0 {
-        let _ = writeln!(out, "({ignored} finding(s) ignored by --ignore)");
+        let _ = writeln!(
+            out,
+            "({ignored} finding(s) ignored by --ignore or ha_drift_ignore)"
+        );
     }
     out
 }

@@ -149,16 +149,36 @@ pub struct Surveyed {
     pub elapsed: Duration,
 }
 
+/// What `apply` and `survey` both start from: the roles, the agent to install, the selected
+/// hosts with their rendered files, and the fork limit.
+struct Prepared {
+    roles: Roles,
+    agent: AgentBinary,
+    hosts: Vec<HostRun>,
+    forks: Arc<Semaphore>,
+}
+
+fn prepare(inventory: &Inventory, options: &ApplyOptions) -> Result<Prepared, ApplyError> {
+    let renderer = Renderer::new(options.templates.as_deref())?;
+    Ok(Prepared {
+        roles: Roles::load(inventory.file.parent().unwrap_or(Path::new(".")))?,
+        agent: AgentBinary::read(&options.agent_binary)?,
+        hosts: select_and_render(inventory, options, &renderer)?,
+        forks: Arc::new(Semaphore::new(options.forks.max(1))),
+    })
+}
+
 /// Probes every selected host read-only and plans each as `apply` would, changing nothing.
 pub async fn survey(
     inventory: &Inventory,
     options: &ApplyOptions,
 ) -> Result<Vec<Surveyed>, ApplyError> {
-    let renderer = Renderer::new(options.templates.as_deref())?;
-    let roles = Roles::load(inventory.file.parent().unwrap_or(Path::new(".")))?;
-    let agent = AgentBinary::read(&options.agent_binary)?;
-    let mut hosts = select_and_render(inventory, options, &renderer)?;
-    let forks = Arc::new(Semaphore::new(options.forks.max(1)));
+    let Prepared {
+        roles,
+        agent,
+        mut hosts,
+        forks,
+    } = prepare(inventory, options)?;
     let quiet = |_: Event| {};
     probe_all(
         inventory,
@@ -221,11 +241,12 @@ pub async fn apply(
     options: &ApplyOptions,
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<Vec<HostReport>, ApplyError> {
-    let renderer = Renderer::new(options.templates.as_deref())?;
-    let roles = Roles::load(inventory.file.parent().unwrap_or(Path::new(".")))?;
-    let agent = AgentBinary::read(&options.agent_binary)?;
-    let mut hosts = select_and_render(inventory, options, &renderer)?;
-    let forks = Arc::new(Semaphore::new(options.forks.max(1)));
+    let Prepared {
+        roles,
+        agent,
+        mut hosts,
+        forks,
+    } = prepare(inventory, options)?;
     probe_all(
         inventory,
         options,

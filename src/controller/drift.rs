@@ -21,7 +21,7 @@ use super::probe::{AGENT_PATH, NodeState, RemoteFile};
 use crate::agent::control::StatusAnswer;
 use crate::agent::setup::CONFIG_FILES;
 use crate::config::heartbeat::hacf::without_ucast;
-use crate::config::inventory::{Cluster, Inventory};
+use crate::config::inventory::{Cluster, DriftIgnore, Inventory};
 use crate::error::Status;
 use crate::files::{parts_digest, sha1_hex};
 
@@ -86,6 +86,17 @@ pub struct Finding {
     pub fix: String,
 }
 
+impl Finding {
+    /// Whether `rule` at `place` (a host, the cluster for a cluster-wide finding, or anywhere
+    /// when `None`) names this finding.
+    fn matches(&self, rule: &str, place: Option<&str>) -> bool {
+        rule == self.rule
+            && place.is_none_or(|p| {
+                self.node.as_deref() == Some(p) || (self.node.is_none() && p == self.cluster)
+            })
+    }
+}
+
 /// A host `diff` could not reach or read; the others are still reported.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct HostError {
@@ -123,11 +134,23 @@ impl DriftReport {
         self.findings.retain(|f| {
             !ignore.iter().any(|rule| {
                 let (name, place) = rule.split_once('@').unwrap_or((rule.as_str(), ""));
-                name == f.rule
-                    && (place.is_empty()
-                        || f.node.as_deref() == Some(place)
-                        || (f.node.is_none() && place == f.cluster))
+                f.matches(name, Some(place).filter(|p| !p.is_empty()))
             })
+        });
+        before - self.findings.len()
+    }
+
+    /// Drops the findings of `cluster` that the inventory's `ha_drift_ignore` accepts today
+    /// (`today` in days since 1970-01-01, an entry's `until` day included); returns how many.
+    pub fn ignore_accepted(&mut self, cluster: &Cluster, today: i64) -> usize {
+        let before = self.findings.len();
+        let live: Vec<&DriftIgnore> = cluster
+            .drift_ignore
+            .iter()
+            .filter(|e| e.until_days >= today)
+            .collect();
+        self.findings.retain(|f| {
+            f.cluster != cluster.name || !live.iter().any(|e| f.matches(&e.rule, e.host.as_deref()))
         });
         before - self.findings.len()
     }
@@ -423,52 +446,44 @@ fn node_vs_node(cluster: &Cluster, probed: &[(&Surveyed, &NodeState)], out: &mut
     if probed.len() < 2 {
         return;
     }
-    type Extract = fn(&NodeState) -> Option<Vec<u8>>;
-    let checks: [(&'static str, &str, &str, Extract); 4] = [
+    let checks: [(&'static str, &str, &str); 4] = [
         (
             "same-haresources",
             HARESOURCES,
             "byte-identical on every node: a node reads only its own copy when it takes over",
-            |s| {
-                s.files
-                    .get(HARESOURCES)
-                    .and_then(|f| f.as_ref())
-                    .map(|f| f.content.clone())
-            },
         ),
         (
             "same-authkeys",
             AUTHKEYS,
             "byte-identical on every node: nodes with different keys drop each other's heartbeats",
-            |s| {
-                s.files
-                    .get(AUTHKEYS)
-                    .and_then(|f| f.as_ref())
-                    .map(|f| f.content.clone())
-            },
         ),
         (
             "same-ha-cf",
             HA_CF,
             "identical on every node but for its ucast lines",
-            |s| {
-                s.files
-                    .get(HA_CF)
-                    .and_then(|f| f.as_ref())
-                    .map(|f| without_ucast(&f.content))
-            },
         ),
         (
             "same-agent",
             AGENT_PATH,
             "the same agent build on every node",
-            |s| s.agent_sha1.as_ref().map(|s| s.as_bytes().to_vec()),
         ),
     ];
-    for (rule, subject, expected, extract) in checks {
+    // What each check compares: the file (ha.cf without its ucast lines), or the agent's sha1.
+    let extract = |rule: &str, subject: &str, s: &NodeState| -> Option<Vec<u8>> {
+        if rule == "same-agent" {
+            return s.agent_sha1.as_ref().map(|sha1| sha1.as_bytes().to_vec());
+        }
+        let content = &s.files.get(subject)?.as_ref()?.content;
+        Some(if rule == "same-ha-cf" {
+            without_ucast(content)
+        } else {
+            content.clone()
+        })
+    };
+    for (rule, subject, expected) in checks {
         let values: Vec<(&str, Option<Vec<u8>>)> = probed
             .iter()
-            .map(|(h, s)| (h.node.host.as_str(), extract(s)))
+            .map(|(h, s)| (h.node.host.as_str(), extract(rule, subject, s)))
             .collect();
         let groups = partition(&values);
         if groups.len() < 2 {
@@ -776,6 +791,46 @@ fn restart_pending(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ignore_names_a_rule_at_a_host_a_cluster_or_anywhere() {
+        let f = |node: Option<&str>, rule: &'static str| Finding {
+            cluster: "web".into(),
+            node: node.map(str::to_string),
+            kind: Kind::Runtime,
+            rule,
+            subject: String::new(),
+            expected: String::new(),
+            actual: String::new(),
+            cause: None,
+            critical: false,
+            detail: None,
+            changed_at_unix: None,
+            applied_at_unix: None,
+            fix: String::new(),
+        };
+        let report = || DriftReport {
+            findings: vec![
+                f(Some("node1"), "link"),
+                f(Some("node2"), "link"),
+                f(None, "membership"),
+            ],
+            unreachable: Vec::new(),
+        };
+        let mut r = report();
+        assert_eq!(r.ignore(&["link@node2".into()]), 1);
+        assert_eq!(r.findings[0].node.as_deref(), Some("node1"));
+        let mut r = report();
+        assert_eq!(r.ignore(&["link".into()]), 2);
+        let mut r = report();
+        assert_eq!(
+            r.ignore(&["membership@web".into(), "membership@node1".into()]),
+            1
+        );
+        let mut r = report();
+        assert_eq!(r.ignore(&["link@web".into(), "sysctl".into()]), 0);
+        assert_eq!(r.status(), Status::NOT_AS_DESIRED);
+    }
 
     #[test]
     fn nodes_are_grouped_by_what_they_have() {

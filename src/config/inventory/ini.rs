@@ -1077,25 +1077,10 @@ mod tests {
 
     #[test]
     fn random_mutations_never_panic() {
-        use rand::{RngExt, SeedableRng};
         let seed = "h0 a=1\n[web]\nn[1:3]:22 ansible_host=10.0.0.1 v=\"['a', {'b': 1}]\"\n[web:vars]\nha_vips=['10.0.0.9/24']\n[all:children]\nweb\n";
-        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-        let alphabet = b"[]{}:=#;'\"\\,. \n\tax0-_";
-        for _ in 0..3000 {
-            let mut bytes = seed.as_bytes().to_vec();
-            for _ in 0..rng.random_range(1..6) {
-                let at = rng.random_range(0..bytes.len());
-                match rng.random_range(0..3) {
-                    0 => bytes[at] = alphabet[rng.random_range(0..alphabet.len())],
-                    1 => bytes.insert(at, alphabet[rng.random_range(0..alphabet.len())]),
-                    _ => {
-                        bytes.remove(at);
-                    }
-                }
-            }
-            if let Ok(text) = String::from_utf8(bytes) {
-                let _ = read(&text);
-            }
+        for text in crate::config::inventory::mutations(seed, b"[]{}:=#;'\"\\,. \n\tax0-_", 5, 3000)
+        {
+            let _ = read(&text);
         }
     }
 }

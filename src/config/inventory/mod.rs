@@ -9,10 +9,36 @@ pub mod layout;
 pub mod secrets;
 pub mod yaml;
 
+/// Texts `seed` becomes after a few random byte edits (replace, insert, delete from
+/// `alphabet`), the valid UTF-8 ones only: the readers' "never panic" tests.
+#[cfg(test)]
+pub(crate) fn mutations(seed: &str, alphabet: &[u8], rng_seed: u64, count: usize) -> Vec<String> {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(rng_seed);
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut bytes = seed.as_bytes().to_vec();
+        for _ in 0..rng.random_range(1..6) {
+            let at = rng.random_range(0..bytes.len());
+            match rng.random_range(0..3) {
+                0 => bytes[at] = alphabet[rng.random_range(0..alphabet.len())],
+                1 => bytes.insert(at, alphabet[rng.random_range(0..alphabet.len())]),
+                _ => {
+                    bytes.remove(at);
+                }
+            }
+        }
+        if let Ok(text) = String::from_utf8(bytes) {
+            out.push(text);
+        }
+    }
+    out
+}
+
 use std::path::{Path, PathBuf};
 
 pub use cluster::{
-    Cluster, ClusterNode, Connection, Media, ResourceSpec, SecretSource, Vip, VipKind,
+    Cluster, ClusterNode, Connection, DriftIgnore, Media, ResourceSpec, SecretSource, Vip, VipKind,
 };
 pub use diag::{Diagnostic, Diagnostics, Severity};
 

@@ -377,25 +377,11 @@ mod tests {
 
     #[test]
     fn random_mutations_never_panic() {
-        use rand::{RngExt, SeedableRng};
         let seed = "all:\n  vars: &v {ha_keepalive: 2, x: [1, 2, {y: *v}]}\n  children:\n    web:\n      hosts:\n        n[1:2]: {ansible_host: 10.0.0.1}\n      vars: {ha_vips: [10.0.0.9/24]}\n";
-        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let alphabet = b"[]{}:-&*!|>'\"#%@`,? \n\tax0";
-        for _ in 0..3000 {
-            let mut bytes = seed.as_bytes().to_vec();
-            for _ in 0..rng.random_range(1..6) {
-                let at = rng.random_range(0..bytes.len());
-                match rng.random_range(0..3) {
-                    0 => bytes[at] = alphabet[rng.random_range(0..alphabet.len())],
-                    1 => bytes.insert(at, alphabet[rng.random_range(0..alphabet.len())]),
-                    _ => {
-                        bytes.remove(at);
-                    }
-                }
-            }
-            if let Ok(text) = String::from_utf8(bytes) {
-                let _ = parse(&text);
-            }
+        for text in
+            crate::config::inventory::mutations(seed, b"[]{}:-&*!|>'\"#%@`,? \n\tax0", 7, 3000)
+        {
+            let _ = parse(&text);
         }
     }
 

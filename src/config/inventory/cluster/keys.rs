@@ -33,6 +33,7 @@ pub const CLUSTER_KEYS: &[&str] = &[
     "ha_resource_check",
     "ha_resource_check_failures",
     "ha_metrics_listen",
+    "ha_drift_ignore",
 ];
 
 /// Keys that differ per node.

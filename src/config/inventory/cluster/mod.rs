@@ -165,6 +165,21 @@ pub struct Cluster {
     pub resource_check_failures: u32,
     /// `ha_metrics_listen`: where each agent serves `/metrics` (off if `None`).
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `ha_drift_ignore`: findings `diff` leaves out, each with a reason, until a date.
+    pub drift_ignore: Vec<DriftIgnore>,
+}
+
+/// A known `diff` finding an operator chose to live with for a while.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriftIgnore {
+    pub rule: String,
+    /// The host (or, for a cluster-wide finding, the cluster); every place when `None`.
+    pub host: Option<String>,
+    pub reason: String,
+    /// The last day it applies, as (year, month, day), and as days since 1970-01-01.
+    pub until: (i32, u32, u32),
+    pub until_days: i64,
+    pub origin: Origin,
 }
 
 impl Cluster {

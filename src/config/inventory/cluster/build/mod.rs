@@ -130,6 +130,7 @@ impl<'a> ClusterBuilder<'a> {
         let resource_check = self.resource_check(&c);
         let resource_check_failures = self.resource_check_failures(&c);
         let metrics_listen = self.metrics_listen(&c);
+        let drift_ignore = self.drift_ignore(&c);
         self.check_nodes(&nodes, media);
         if self.failed {
             return None;
@@ -158,6 +159,7 @@ impl<'a> ClusterBuilder<'a> {
             resource_check,
             resource_check_failures,
             metrics_listen,
+            drift_ignore,
         })
     }
 

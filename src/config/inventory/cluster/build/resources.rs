@@ -8,7 +8,7 @@ use crate::config::inventory::cluster::keys::{
     AUTO_FAILBACK_CHOICES, DEFAULT_AUTOSTART, DEFAULT_RESOURCE_CHECK,
     DEFAULT_RESOURCE_CHECK_FAILURES,
 };
-use crate::config::inventory::cluster::{ClusterNode, ResourceSpec};
+use crate::config::inventory::cluster::{ClusterNode, DriftIgnore, ResourceSpec};
 use crate::config::inventory::diag::{Diagnostic, Origin, did_you_mean};
 use crate::config::inventory::yaml::Value;
 
@@ -171,6 +171,83 @@ impl ClusterBuilder<'_> {
         }
     }
 
+    /// `ha_drift_ignore: [{rule: R, host: H, reason: "…", until: YYYY-MM-DD}]`; `host` may be
+    /// left out (every place). A reason and an end date are required: an ignore nobody can
+    /// explain or that never ends is a finding hidden for good.
+    pub(super) fn drift_ignore(&mut self, c: &CVars) -> Vec<DriftIgnore> {
+        const KEY: &str = "ha_drift_ignore";
+        let Some(var) = c.get(KEY).cloned() else {
+            return Vec::new();
+        };
+        let Value::Seq(items) = &var.node.value else {
+            self.type_error(
+                &var,
+                KEY,
+                "a list of {rule, host, reason, until}",
+                var.node.value.kind(),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in items {
+            let origin = Origin::new(&var.origin.file, item.pos);
+            let Value::Map(entries) = &item.value else {
+                self.error(
+                    Diagnostic::error(origin, Some(KEY), "an entry is not a map")
+                        .hint("{rule: restart-pending, host: node2, reason: \"kernel update tonight\", until: 2026-12-31}"),
+                );
+                continue;
+            };
+            let field = |name: &str| {
+                entries
+                    .iter()
+                    .find(|(k, _)| k.scalar_text().as_deref() == Some(name))
+                    .and_then(|(_, v)| v.scalar_text())
+            };
+            if let Some((k, _)) = entries.iter().find(|(k, _)| {
+                !matches!(
+                    k.scalar_text().as_deref(),
+                    Some("rule" | "host" | "reason" | "until")
+                )
+            }) {
+                self.error(
+                    Diagnostic::error(
+                        Origin::new(&var.origin.file, k.pos),
+                        Some(KEY),
+                        format!("unknown field `{}`", k.scalar_text().unwrap_or_default()),
+                    )
+                    .hint("the fields are rule, host, reason and until"),
+                );
+                continue;
+            }
+            let (Some(rule), Some(reason), Some(until)) =
+                (field("rule"), field("reason"), field("until"))
+            else {
+                self.error(
+                    Diagnostic::error(origin, Some(KEY), "an entry needs rule, reason and until")
+                        .hint("say why the finding is accepted and until when, e.g. until: 2026-12-31"),
+                );
+                continue;
+            };
+            let Some((date, days)) = parse_date(&until) else {
+                self.error(
+                    Diagnostic::error(origin, Some(KEY), format!("until `{until}` is not a date"))
+                        .hint("YYYY-MM-DD, the last day the finding is ignored"),
+                );
+                continue;
+            };
+            out.push(DriftIgnore {
+                rule,
+                host: field("host"),
+                reason,
+                until: date,
+                until_days: days,
+                origin,
+            });
+        }
+        out
+    }
+
     pub(super) fn resource_check_failures(&mut self, c: &CVars) -> u32 {
         match c.get("ha_resource_check_failures").cloned() {
             None => DEFAULT_RESOURCE_CHECK_FAILURES,
@@ -188,6 +265,45 @@ impl ClusterBuilder<'_> {
             },
         }
     }
+}
+
+/// `YYYY-MM-DD` → the date and its days since 1970-01-01 (proleptic Gregorian).
+pub(crate) fn parse_date(text: &str) -> Option<((i32, u32, u32), i64)> {
+    let mut parts = text.trim().splitn(3, '-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (y, m, d): (i32, u32, u32) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&m) || d == 0 || d > month_days[m as usize - 1] {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let (yy, mm) = if m <= 2 {
+        (i64::from(y) - 1, m + 9)
+    } else {
+        (i64::from(y), m - 3)
+    };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * i64::from(mm) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(((y, m, d), era * 146_097 + doe - 719_468))
 }
 
 fn safe_arg_char(c: char) -> bool {
@@ -232,6 +348,57 @@ mod tests {
             9,
             9,
             "`localhost` is not an ADDRESS:PORT",
+        );
+    }
+
+    #[test]
+    fn dates_count_days_from_the_epoch() {
+        assert_eq!(super::parse_date("1970-01-01"), Some(((1970, 1, 1), 0)));
+        assert_eq!(super::parse_date("2000-03-01").unwrap().1, 11_017);
+        assert_eq!(super::parse_date("2026-12-02").unwrap().1, 20_789);
+        assert_eq!(super::parse_date("2024-02-29").unwrap().0, (2024, 2, 29));
+        for bad in [
+            "2023-02-29",
+            "2026-13-01",
+            "2026-1-01",
+            "yesterday",
+            "2026-12-32",
+        ] {
+            assert_eq!(super::parse_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn drift_ignore_needs_a_reason_and_an_end() {
+        let entry = "ha_resources: [nginx]\n        ha_drift_ignore: [{rule: restart-pending, host: node2, reason: kernel tonight, until: 2026-12-31}]";
+        let (_dir, result) = load(&BASE.replace("ha_resources: [nginx]", entry));
+        let ignore = &result.unwrap().clusters[0].drift_ignore;
+        assert_eq!(ignore.len(), 1);
+        assert_eq!(
+            (
+                ignore[0].rule.as_str(),
+                ignore[0].host.as_deref(),
+                ignore[0].until
+            ),
+            ("restart-pending", Some("node2"), (2026, 12, 31))
+        );
+        rejects(
+            &BASE.replace(
+                "ha_resources: [nginx]",
+                "ha_drift_ignore: [{rule: link, until: 2026-12-31}]",
+            ),
+            9,
+            27,
+            "needs rule, reason and until",
+        );
+        rejects(
+            &BASE.replace(
+                "ha_resources: [nginx]",
+                "ha_drift_ignore: [{rule: link, reason: x, until: soon}]",
+            ),
+            9,
+            27,
+            "is not a date",
         );
     }
 
