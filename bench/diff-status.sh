@@ -17,10 +17,23 @@ sizes=("${@:-2 10 30}")
 read -r -a sizes <<<"${sizes[*]}"
 reps=5
 drift_reps=3
+# Every lab node runs systemd, which takes inotify instances; Debian's default of 128 per user
+# stops containers from booting past about 20 nodes.
+for n in "${sizes[@]}"; do
+    if ((n > 16)) && (($(sysctl -n fs.inotify.max_user_instances) < 512)); then
+        echo "$n nodes need more inotify instances than this host allows: sysctl -w fs.inotify.max_user_instances=1024" >&2
+        exit 1
+    fi
+done
 cargo build --release -q
 bin=$PWD/target/release/hadeploy
 work=$(mktemp -d)
 labs=()
+# A lab's teardown can race Docker's own endpoint cleanup; one retry, and a lab left behind is
+# removed by the trap at the end rather than losing the run's figures.
+down() {
+    "$bin" lab down --name "$1" >/dev/null 2>&1 || { sleep 3; "$bin" lab down --name "$1" >/dev/null 2>&1; } || true
+}
 cleanup() {
     for l in "${labs[@]}"; do "$bin" lab down --name "$l" >/dev/null 2>&1 || true; done
     rm -rf "$work"
@@ -158,7 +171,7 @@ for n in "${sizes[@]}"; do
     t[$n,status]=$(median "${s[@]}")
     t[$n,clusters]=$((n == 2 ? 1 : n / 2))
     if ((n != 2)); then
-        for name in "${names[@]}"; do "$bin" lab down --name "$name" >/dev/null; done
+        for name in "${names[@]}"; do down "$name"; done
     fi
 done
 
@@ -246,7 +259,7 @@ for n in "${drift_sizes[@]}"; do
         echo "drift $n: ansible changed:"
         awk '/^TASK \[/ {task = $0} /^changed: / {print "    " task " " $2}' "$al"
     } >&2
-    "$bin" lab down --name "$name" >/dev/null
+    down "$name"
 done
 
 printf '\n%-6s %-9s %12s %9s %9s %12s %14s\n' hosts clusters "no-op apply" diff status \

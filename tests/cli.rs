@@ -1,6 +1,6 @@
 //! The exit-code scheme every command shares (README, "Exit codes"), checked on the real
-//! binaries: 0 ok, 1 usage or input error with nothing done, 4 a host unreachable, the agent's
-//! 6; a closed pipe is not an error; the manual pages are what the parsers accept. Codes 2 and
+//! binaries: 0 ok, 1 usage or input error with nothing done, 4 a host unreachable (apply, drill,
+//! diff, status), the agent's 6; a closed pipe is not an error; the manual pages are what the parsers accept. Codes 2 and
 //! 8 need a live cluster and are checked by the lab tests (apply: `--check` finding drift;
 //! drill: a degraded cluster, a failed expectation, a VIP on two nodes).
 
@@ -86,6 +86,48 @@ fn an_unreachable_host_exits_4() {
         .args(["drill", "{inv}", "--pull", "web1"])
         .status(4)
         .stderr_has("web1: unreachable");
+}
+
+/// `diff` and `status` report a host they cannot reach with bit 4, the others still judged;
+/// `status --watch` redraws (plain lines off a terminal) until Ctrl-C and exits with the last
+/// round's bits.
+#[test]
+fn diff_and_status_report_unreachable_hosts_and_watch_stops_on_ctrl_c() {
+    Test::new()
+        .inventory(UNREACHABLE)
+        .args(["diff", "{inv}", "--json"])
+        .status(4)
+        .stdout_has(r#""host":"web1""#);
+    Test::new()
+        .inventory(UNREACHABLE)
+        .args(["status", "{inv}"])
+        .status(4)
+        .stdout_has("web2: not reached");
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("inventory.yml");
+    std::fs::write(&inventory, UNREACHABLE).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hadeploy"))
+        .args(["status", "--watch", "0.2"])
+        .arg(&inventory)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut rounds = 0;
+    let mut line = String::new();
+    while rounds < 2 {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() > 0,
+            "status --watch ended by itself"
+        );
+        rounds += usize::from(line.starts_with("cluster web:"));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(4), "{status:?}");
 }
 
 #[test]

@@ -13,7 +13,6 @@ use crate::config::inventory::Inventory;
 use crate::controller::apply::{self, ApplyOptions};
 use crate::controller::drift::{self, DriftReport, Finding, Kind};
 use crate::error::{Error, Status, describe};
-use crate::transport::ssh::SshOptions;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -107,7 +106,7 @@ pub(super) fn load_selected(path: &Path, cluster: Option<&str>) -> Result<Invent
     Ok(inv)
 }
 
-/// The options of a read-only survey: apply's, every host, no SSH master kept.
+/// The options of a read-only survey: apply's, every host.
 pub(super) fn survey_options(
     inventory: &Path,
     inv: &Inventory,
@@ -127,13 +126,9 @@ pub(super) fn survey_options(
         json,
         templates: None,
     };
-    let mut options = super::apply::options(&apply_args, inv)?;
-    // Nothing is left open for a next step: there is none.
-    options.ssh = SshOptions {
-        reuse_for: None,
-        ..options.ssh
-    };
-    Ok(options)
+    // apply's SSH masters, kept as apply keeps them: `diff` after `apply` (and every redraw
+    // of `status --watch`) skips the handshake. What runs over them is still only the probe.
+    super::apply::options(&apply_args, inv)
 }
 
 /// A cluster's one-line verdict.

@@ -148,6 +148,8 @@ struct HandOff {
 struct ClusterView {
     name: String,
     healthy: bool,
+    /// Something at run time is wrong (bit 2); an unreachable host alone is bit 4.
+    degraded: bool,
     problems: Vec<String>,
     critical: bool,
     groups: Vec<GroupView>,
@@ -286,6 +288,7 @@ impl FleetView {
             clusters.push(ClusterView {
                 name: cluster.name.clone(),
                 healthy: problems.is_empty(),
+                degraded: !runtime.is_empty(),
                 critical: runtime.iter().any(|f| f.critical),
                 problems,
                 groups: groups.into_values().collect(),
@@ -305,7 +308,7 @@ impl FleetView {
     fn status(&self) -> Status {
         let mut status = Status::OK;
         for c in &self.clusters {
-            status |= Status::not_as_desired_if(!c.healthy);
+            status |= Status::not_as_desired_if(c.degraded);
             if c.critical {
                 status |= Status::CRITICAL;
             }
