@@ -126,7 +126,18 @@ fn diff_and_status_report_unreachable_hosts_and_watch_stops_on_ctrl_c() {
     }
     // SAFETY: kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
-    let status = child.wait().unwrap();
+    // Bounded: a watch that ignored Ctrl-C must fail this test, not hang the suite.
+    let began = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if began.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("status --watch did not stop on SIGINT");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     assert_eq!(status.code(), Some(4), "{status:?}");
 }
 

@@ -59,10 +59,22 @@ pub fn run(args: &Args) -> Result<Status, Error> {
         }
     };
     runtime.block_on(async {
+        // Registered before the first round, so a Ctrl-C that arrives while a round is being
+        // gathered is not lost; a one-shot run keeps SIGINT's default.
+        let mut interrupt = match interval {
+            Some(_) => Some(
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                    .map_err(|e| Error::input(format!("cannot catch Ctrl-C: {e}")))?,
+            ),
+            None => None,
+        };
+        let mut last = Status::OK;
         loop {
-            let hosts = apply::survey(&inv, &options)
-                .await
-                .map_err(|e| Error::input(describe(&e)))?;
+            let surveyed = tokio::select! {
+                surveyed = apply::survey(&inv, &options) => surveyed,
+                () = interrupted(&mut interrupt) => return Ok(last),
+            };
+            let hosts = surveyed.map_err(|e| Error::input(describe(&e)))?;
             let report = drift::judge(&inv, &hosts);
             let now_ms = unix_ms_now();
             let view = FleetView::of(&inv, &hosts, &report);
@@ -71,21 +83,31 @@ pub fn run(args: &Args) -> Result<Status, Error> {
             } else {
                 view.text(now_ms)
             };
-            let status = view.status();
+            last = view.status();
             if interval.is_some() && on_terminal && !args.json {
                 // Home and clear: the screen is redrawn in place.
                 text = format!("\x1b[H\x1b[2J{text}");
             }
             super::print(text.as_bytes())?;
             let Some(every) = interval else {
-                return Ok(status);
+                return Ok(last);
             };
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
-                _ = tokio::signal::ctrl_c() => return Ok(status),
+                () = interrupted(&mut interrupt) => return Ok(last),
             }
         }
     })
+}
+
+/// Resolves at the next SIGINT, never without a listener.
+async fn interrupted(interrupt: &mut Option<tokio::signal::unix::Signal>) {
+    match interrupt {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
 }
 
 fn unix_ms_now() -> u64 {
