@@ -114,26 +114,26 @@ pub const CONFIG_FILES: [&str; 4] = ["ha.cf", "haresources", "authkeys", AGENT_C
 /// The digest of the configuration in `config_dir` (see [`crate::files::parts_digest`]); an
 /// unreadable file counts as absent.
 pub fn config_digest(config_dir: &Path) -> String {
-    digest_of(config_dir, false)
+    digest_over(false, |name| std::fs::read(config_dir.join(name)).ok())
 }
 
 /// The digest of what must be the same on every node of a cluster: the configuration files
 /// with ha.cf's ucast lines left out. Nodes whose agents report different ones disagree.
 pub fn shared_config_digest(config_dir: &Path) -> String {
-    digest_of(config_dir, true)
+    digest_over(true, |name| std::fs::read(config_dir.join(name)).ok())
 }
 
-fn digest_of(config_dir: &Path, without_ucast: bool) -> String {
+/// The digest of the [`CONFIG_FILES`] as `read` gives them (by file name; `None` is absent),
+/// ha.cf without its ucast lines when asked. The agent reads its directory; the controller
+/// passes what its probe read, so both compute the digest the same way.
+pub fn digest_over(without_ucast: bool, read: impl Fn(&str) -> Option<Vec<u8>>) -> String {
     let contents: Vec<Option<Vec<u8>>> = CONFIG_FILES
         .iter()
-        .map(|name| {
-            let bytes = std::fs::read(config_dir.join(name)).ok();
-            match bytes {
-                Some(b) if without_ucast && *name == "ha.cf" => {
-                    Some(crate::config::heartbeat::hacf::without_ucast(&b))
-                }
-                other => other,
+        .map(|name| match read(name) {
+            Some(b) if without_ucast && *name == "ha.cf" => {
+                Some(crate::config::heartbeat::hacf::without_ucast(&b))
             }
+            other => other,
         })
         .collect();
     crate::files::parts_digest(

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::agent::control::StatusAnswer;
 use crate::config::inventory::Inventory;
 use crate::controller::apply::{self, Outcome, Surveyed};
 use crate::controller::drift::{self, DriftReport, Kind};
@@ -135,7 +134,7 @@ struct GroupView {
     since_unix_ms: Option<u64>,
 }
 
-#[derive(Serialize)]
+#[derive(Default, Serialize)]
 struct NodeView {
     host: String,
     reachable: bool,
@@ -185,11 +184,6 @@ struct FleetView {
     exit_code: u8,
 }
 
-fn agent_status(host: &Surveyed) -> Option<StatusAnswer> {
-    let bytes = host.state.as_ref()?.agent_status.as_ref()?;
-    StatusAnswer::from_json(std::str::from_utf8(bytes).ok()?).ok()
-}
-
 impl FleetView {
     fn of(inv: &Inventory, hosts: &[Surveyed], report: &DriftReport) -> FleetView {
         let mut clusters = Vec::new();
@@ -202,7 +196,7 @@ impl FleetView {
             let mut nodes = Vec::new();
             let mut last_hand_off: Option<HandOff> = None;
             for host in &members {
-                let status = agent_status(host);
+                let status = host.state.as_ref().and_then(|s| s.agent_view()?.ok());
                 let error = match &host.outcome {
                     Outcome::Unreachable(e) | Outcome::Failed(e) => Some(e.clone()),
                     Outcome::Ok | Outcome::Changed => None,
@@ -232,47 +226,37 @@ impl FleetView {
                         });
                     }
                 }
-                nodes.push(NodeView {
+                let mut view = NodeView {
                     host: host.node.host.clone(),
                     reachable: host.state.is_some(),
                     error,
                     agent_version: host.state.as_ref().and_then(|s| s.agent_version.clone()),
-                    generation: status.as_ref().map(|s| s.generation),
-                    uptime_ms: status.as_ref().map(|s| s.uptime_ms),
-                    sees: status
-                        .as_ref()
-                        .map(|s| {
-                            s.nodes
-                                .iter()
-                                .map(|n| (n.name.clone(), n.status.clone()))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    links: status
-                        .as_ref()
-                        .map(|s| {
-                            s.links
-                                .iter()
-                                .map(|l| (format!("{}:{}", l.node, l.link), l.status.clone()))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    longest_gap_ms: status
-                        .as_ref()
-                        .map(|s| {
-                            s.heartbeats
-                                .iter()
-                                .map(|h| (h.node.clone(), h.longest_gap_ms))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    late_heartbeats: status
-                        .as_ref()
-                        .map_or(0, |s| s.heartbeats.iter().map(|h| h.late).sum()),
-                    bad_auth: status.as_ref().map_or(0, |s| s.counters.bad_auth),
-                    replays: status.as_ref().map_or(0, |s| s.counters.replays),
-                    unknown_node: status.as_ref().map_or(0, |s| s.counters.unknown_node),
-                });
+                    ..NodeView::default()
+                };
+                if let Some(s) = &status {
+                    view.generation = Some(s.generation);
+                    view.uptime_ms = Some(s.uptime_ms);
+                    view.sees = s
+                        .nodes
+                        .iter()
+                        .map(|n| (n.name.clone(), n.status.clone()))
+                        .collect();
+                    view.links = s
+                        .links
+                        .iter()
+                        .map(|l| (format!("{}:{}", l.node, l.link), l.status.clone()))
+                        .collect();
+                    view.longest_gap_ms = s
+                        .heartbeats
+                        .iter()
+                        .map(|h| (h.node.clone(), h.longest_gap_ms))
+                        .collect();
+                    view.late_heartbeats = s.heartbeats.iter().map(|h| h.late).sum();
+                    view.bad_auth = s.counters.bad_auth;
+                    view.replays = s.counters.replays;
+                    view.unknown_node = s.counters.unknown_node;
+                }
+                nodes.push(view);
             }
             // A group nobody holds is still a row: that is the outage.
             for vip in &cluster.vips {

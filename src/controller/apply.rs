@@ -146,11 +146,11 @@ pub struct Surveyed {
     pub steps: Vec<Step>,
     /// The services the cluster's resource group starts, under this node's names for them.
     pub group_services: Vec<String>,
-    pub elapsed: Duration,
 }
 
 /// What `apply` and `survey` both start from: the roles, the agent to install, the selected
-/// hosts with their rendered files, and the fork limit.
+/// hosts with their rendered files (probed, and refused by the preflight where they
+/// contradict the inventory), and the fork limit.
 struct Prepared {
     roles: Roles,
     agent: AgentBinary,
@@ -158,14 +158,31 @@ struct Prepared {
     forks: Arc<Semaphore>,
 }
 
-fn prepare(inventory: &Inventory, options: &ApplyOptions) -> Result<Prepared, ApplyError> {
+async fn prepare(
+    inventory: &Inventory,
+    options: &ApplyOptions,
+    mode: ProbeMode,
+    on_event: &(dyn Fn(Event) + Sync),
+) -> Result<Prepared, ApplyError> {
     let renderer = Renderer::new(options.templates.as_deref())?;
-    Ok(Prepared {
+    let mut prepared = Prepared {
         roles: Roles::load(inventory.file.parent().unwrap_or(Path::new(".")))?,
         agent: AgentBinary::read(&options.agent_binary)?,
         hosts: select_and_render(inventory, options, &renderer)?,
         forks: Arc::new(Semaphore::new(options.forks.max(1))),
-    })
+    };
+    probe_all(
+        inventory,
+        options,
+        &prepared.roles,
+        &prepared.forks,
+        &mut prepared.hosts,
+        mode,
+        on_event,
+    )
+    .await;
+    preflight(inventory, &mut prepared.hosts);
+    Ok(prepared)
 }
 
 /// Probes every selected host read-only and plans each as `apply` would, changing nothing.
@@ -173,24 +190,13 @@ pub async fn survey(
     inventory: &Inventory,
     options: &ApplyOptions,
 ) -> Result<Vec<Surveyed>, ApplyError> {
+    let quiet = |_: Event| {};
     let Prepared {
         roles,
         agent,
-        mut hosts,
-        forks,
-    } = prepare(inventory, options)?;
-    let quiet = |_: Event| {};
-    probe_all(
-        inventory,
-        options,
-        &roles,
-        &forks,
-        &mut hosts,
-        ProbeMode::ReadOnly,
-        &quiet,
-    )
-    .await;
-    preflight(inventory, &mut hosts);
+        hosts,
+        forks: _,
+    } = prepare(inventory, options, ProbeMode::ReadOnly, &quiet).await?;
     let stamp = stamp(inventory);
     Ok(hosts
         .into_iter()
@@ -218,7 +224,6 @@ pub async fn survey(
                 desired,
                 steps,
                 group_services,
-                elapsed: host.report.elapsed,
             }
         })
         .collect())
@@ -246,18 +251,7 @@ pub async fn apply(
         agent,
         mut hosts,
         forks,
-    } = prepare(inventory, options)?;
-    probe_all(
-        inventory,
-        options,
-        &roles,
-        &forks,
-        &mut hosts,
-        ProbeMode::Apply,
-        on_event,
-    )
-    .await;
-    preflight(inventory, &mut hosts);
+    } = prepare(inventory, options, ProbeMode::Apply, on_event).await?;
     vip_preflight(inventory, &mut hosts).await;
     config_test_preflight(inventory, &roles, &mut hosts).await;
     let failed_early = hosts.iter().any(|h| h.report.outcome != Outcome::Ok);

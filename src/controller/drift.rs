@@ -19,11 +19,11 @@ use super::manifest::{self, Manifest};
 use super::plan::{DesiredFile, Step};
 use super::probe::{AGENT_PATH, NodeState, RemoteFile};
 use crate::agent::control::StatusAnswer;
-use crate::agent::setup::CONFIG_FILES;
+use crate::agent::setup::digest_over;
 use crate::config::heartbeat::hacf::without_ucast;
 use crate::config::inventory::{Cluster, DriftIgnore, Inventory};
 use crate::error::Status;
-use crate::files::{parts_digest, sha1_hex};
+use crate::files::sha1_hex;
 
 const HA_CF: &str = "/etc/ha.d/ha.cf";
 const HARESOURCES: &str = "/etc/ha.d/haresources";
@@ -165,35 +165,30 @@ pub fn judge(inventory: &Inventory, hosts: &[Surveyed]) -> DriftReport {
             continue;
         }
         for host in &members {
-            match &host.outcome {
+            match (&host.outcome, &host.state) {
                 // `survey` leaves a probed host Ok or Failed; Changed is apply's.
-                Outcome::Ok | Outcome::Changed => {}
-                Outcome::Unreachable(e) => report.unreachable.push(HostError {
-                    cluster: cluster.name.clone(),
-                    host: host.node.host.clone(),
-                    error: e.clone(),
-                }),
-                Outcome::Failed(e) if host.state.is_none() => report.unreachable.push(HostError {
-                    cluster: cluster.name.clone(),
-                    host: host.node.host.clone(),
-                    error: e.clone(),
-                }),
+                (Outcome::Ok | Outcome::Changed, _) => {}
+                (Outcome::Unreachable(e), _) | (Outcome::Failed(e), None) => {
+                    report.unreachable.push(HostError {
+                        cluster: cluster.name.clone(),
+                        host: host.node.host.clone(),
+                        error: e.clone(),
+                    })
+                }
                 // Probed, but refused by the preflight: the node contradicts the inventory.
-                Outcome::Failed(e) => report.findings.push(Finding {
-                    cluster: cluster.name.clone(),
-                    node: Some(host.node.host.clone()),
-                    kind: Kind::Desired,
-                    rule: "preflight",
-                    subject: "node facts".into(),
-                    expected: "as the inventory describes the node".into(),
-                    actual: e.clone(),
-                    cause: None,
-                    critical: false,
-                    detail: None,
-                    changed_at_unix: None,
-                    applied_at_unix: None,
-                    fix: "correct the node or the inventory as the message says".into(),
-                }),
+                (Outcome::Failed(e), Some(_)) => {
+                    let mut f = finding(
+                        &cluster.name,
+                        Some(&host.node.host),
+                        Kind::Desired,
+                        "preflight",
+                    );
+                    f.subject = "node facts".into();
+                    f.expected = "as the inventory describes the node".into();
+                    f.actual = e.clone();
+                    f.fix = "correct the node or the inventory as the message says".into();
+                    report.findings.push(f);
+                }
             }
             if let (Some(state), Outcome::Ok) = (&host.state, &host.outcome) {
                 desired_vs_actual(cluster, host, state, &mut report.findings);
@@ -210,9 +205,9 @@ pub fn judge(inventory: &Inventory, hosts: &[Surveyed]) -> DriftReport {
     report
 }
 
-fn finding(cluster: &Cluster, node: Option<&str>, kind: Kind, rule: &'static str) -> Finding {
+fn finding(cluster: &str, node: Option<&str>, kind: Kind, rule: &'static str) -> Finding {
     Finding {
-        cluster: cluster.name.clone(),
+        cluster: cluster.to_string(),
         node: node.map(str::to_string),
         kind,
         rule,
@@ -249,14 +244,6 @@ fn desired_summary(file: &DesiredFile) -> String {
     )
 }
 
-/// The node's record of the last apply: `Err` when something is there but is not one.
-fn recorded(state: &NodeState) -> Result<Option<Manifest>, String> {
-    match state.files.get(manifest::PATH).and_then(|f| f.as_ref()) {
-        None => Ok(None),
-        Some(f) => Manifest::parse(&f.content).map(Some),
-    }
-}
-
 /// The plan's steps as findings, each with its cause.
 fn desired_vs_actual(
     cluster: &Cluster,
@@ -265,10 +252,10 @@ fn desired_vs_actual(
     out: &mut Vec<Finding>,
 ) {
     let name = host.node.host.as_str();
-    let record = recorded(state);
+    let record = Manifest::on(state);
     let manifest = record.as_ref().ok().and_then(|m| m.as_ref());
     if let Err(e) = &record {
-        let mut f = finding(cluster, Some(name), Kind::Desired, "manifest");
+        let mut f = finding(&cluster.name, Some(name), Kind::Desired, "manifest");
         f.subject = manifest::PATH.into();
         f.expected = "the record hadeploy apply writes".into();
         f.actual = e.clone();
@@ -285,7 +272,7 @@ fn desired_vs_actual(
         Cause::NeverApplied
     };
     for (path, size) in &state.oversized {
-        let mut f = finding(cluster, Some(name), Kind::Desired, "file");
+        let mut f = finding(&cluster.name, Some(name), Kind::Desired, "file");
         f.subject = path.clone();
         f.expected = "a file hadeploy rendered (a few kilobytes)".into();
         f.actual = format!(
@@ -301,7 +288,7 @@ fn desired_vs_actual(
         .iter()
         .all(|s| matches!(s, Step::WriteManifest(_)));
     for step in &host.steps {
-        let mut f = finding(cluster, Some(name), Kind::Desired, "");
+        let mut f = finding(&cluster.name, Some(name), Kind::Desired, "");
         f.applied_at_unix = applied_at;
         f.fix = "hadeploy apply".into();
         match step {
@@ -489,7 +476,7 @@ fn node_vs_node(cluster: &Cluster, probed: &[(&Surveyed, &NodeState)], out: &mut
         if groups.len() < 2 {
             continue;
         }
-        let mut f = finding(cluster, None, Kind::NodeVsNode, rule);
+        let mut f = finding(&cluster.name, None, Kind::NodeVsNode, rule);
         f.subject = subject.into();
         f.expected = expected.into();
         let described: Vec<String> = groups.iter().map(|nodes| nodes.join(", ")).collect();
@@ -543,7 +530,7 @@ fn runtime(
                 holders.push(h);
             }
         }
-        let mut f = finding(cluster, None, Kind::Runtime, "vip-holder");
+        let mut f = finding(&cluster.name, None, Kind::Runtime, "vip-holder");
         f.subject = format!("VIP {}", vip.address);
         f.expected = "held by exactly one node".into();
         match with.len() {
@@ -574,7 +561,7 @@ fn runtime(
                 && service.present
                 && (service.running || service.enabled_at_boot)
             {
-                let mut f = finding(cluster, Some(&host(h)), Kind::Runtime, "other-daemon");
+                let mut f = finding(&cluster.name, Some(&host(h)), Kind::Runtime, "other-daemon");
                 f.subject = daemon.into();
                 f.expected = "not running and not enabled: the agent manages the VIPs alone".into();
                 f.actual = match (service.running, service.enabled_at_boot) {
@@ -609,7 +596,7 @@ fn not_answering(
     if silent.is_empty() {
         return;
     }
-    let mut f = finding(cluster, Some(holder), Kind::Runtime, "vip-answers");
+    let mut f = finding(&cluster.name, Some(holder), Kind::Runtime, "vip-answers");
     f.subject = format!("VIP {vip}");
     f.expected = "answers ping from the other nodes".into();
     f.actual = format!("held by {holder}, but no answer from {}", silent.join(", "));
@@ -632,7 +619,7 @@ fn services_only_on_holder(
                 continue;
             };
             let mut f = finding(
-                cluster,
+                &cluster.name,
                 Some(&h.node.host),
                 Kind::Runtime,
                 "service-placement",
@@ -662,18 +649,13 @@ fn agents_agree(cluster: &Cluster, probed: &[(&Surveyed, &NodeState)], out: &mut
     for (h, s) in probed {
         let name = h.node.host.as_str();
         let running = s.services.get("hadeploy-agent").is_some_and(|a| a.running);
-        let answer = s.agent_status.as_ref().map(|bytes| {
-            std::str::from_utf8(bytes)
-                .map_err(|_| "not UTF-8".to_string())
-                .and_then(|text| StatusAnswer::from_json(text).map_err(|e| e.to_string()))
-        });
-        match answer {
+        match s.agent_view() {
             Some(Ok(status)) => {
                 restart_pending(cluster, name, s, &status, out);
                 views.push((name, status));
             }
             Some(Err(e)) => {
-                let mut f = finding(cluster, Some(name), Kind::Runtime, "agent-status");
+                let mut f = finding(&cluster.name, Some(name), Kind::Runtime, "agent-status");
                 f.subject = "hadeploy-agent status".into();
                 f.expected = "the agent's status".into();
                 f.actual = format!("an answer that is not one: {e}");
@@ -681,7 +663,7 @@ fn agents_agree(cluster: &Cluster, probed: &[(&Surveyed, &NodeState)], out: &mut
                 out.push(f);
             }
             None if running => {
-                let mut f = finding(cluster, Some(name), Kind::Runtime, "agent-status");
+                let mut f = finding(&cluster.name, Some(name), Kind::Runtime, "agent-status");
                 f.subject = "hadeploy-agent status".into();
                 f.expected = "an answer on the control socket".into();
                 f.actual = "the agent runs but did not answer".into();
@@ -701,7 +683,7 @@ fn agents_agree(cluster: &Cluster, probed: &[(&Surveyed, &NodeState)], out: &mut
                 .push((observer, view.status.clone()));
         }
         for link in status.links.iter().filter(|l| l.status != "up") {
-            let mut f = finding(cluster, Some(observer), Kind::Runtime, "link");
+            let mut f = finding(&cluster.name, Some(observer), Kind::Runtime, "link");
             f.subject = format!("link {} to {}", link.link, link.node);
             f.expected = "up".into();
             f.actual = format!("{}: no heartbeats arrive on it", link.status);
@@ -720,7 +702,7 @@ fn agents_agree(cluster: &Cluster, probed: &[(&Surveyed, &NodeState)], out: &mut
             continue;
         }
         let some_alive = observed.iter().any(|(_, st)| alive(st));
-        let mut f = finding(cluster, None, Kind::Runtime, "membership");
+        let mut f = finding(&cluster.name, None, Kind::Runtime, "membership");
         f.subject = format!("member {member}");
         f.expected = "active, as every member sees it".into();
         f.actual = not_alive.join("; ");
@@ -744,7 +726,7 @@ fn agents_agree(cluster: &Cluster, probed: &[(&Surveyed, &NodeState)], out: &mut
         }
     }
     for (group, by) in claims.into_iter().filter(|(_, by)| by.len() > 1) {
-        let mut f = finding(cluster, None, Kind::Runtime, "group-holder");
+        let mut f = finding(&cluster.name, None, Kind::Runtime, "group-holder");
         f.subject = format!("resource group {group}");
         f.expected = "held by one agent".into();
         f.actual = format!("held by {}", by.join(" and "));
@@ -765,21 +747,14 @@ fn restart_pending(
     if status.config_digest.is_empty() {
         return;
     }
-    let on_disk: Vec<Option<&[u8]>> = CONFIG_FILES
-        .iter()
-        .map(|file| {
-            state
-                .files
-                .get(&format!("/etc/ha.d/{file}"))
-                .and_then(|f| f.as_ref())
-                .map(|f| f.content.as_slice())
-        })
-        .collect();
-    let digest = parts_digest(CONFIG_FILES.iter().copied().zip(on_disk));
+    let digest = digest_over(false, |file| {
+        let probed = state.files.get(&format!("/etc/ha.d/{file}"))?.as_ref()?;
+        Some(probed.content.clone())
+    });
     if digest == status.config_digest {
         return;
     }
-    let mut f = finding(cluster, Some(name), Kind::Runtime, "restart-pending");
+    let mut f = finding(&cluster.name, Some(name), Kind::Runtime, "restart-pending");
     f.subject = "hadeploy-agent configuration".into();
     f.expected = "the agent runs the configuration in /etc/ha.d".into();
     f.actual = "the files changed since the agent started: it still runs the old one".into();
@@ -794,21 +769,7 @@ mod tests {
 
     #[test]
     fn ignore_names_a_rule_at_a_host_a_cluster_or_anywhere() {
-        let f = |node: Option<&str>, rule: &'static str| Finding {
-            cluster: "web".into(),
-            node: node.map(str::to_string),
-            kind: Kind::Runtime,
-            rule,
-            subject: String::new(),
-            expected: String::new(),
-            actual: String::new(),
-            cause: None,
-            critical: false,
-            detail: None,
-            changed_at_unix: None,
-            applied_at_unix: None,
-            fix: String::new(),
-        };
+        let f = |node: Option<&str>, rule: &'static str| finding("web", node, Kind::Runtime, rule);
         let report = || DriftReport {
             findings: vec![
                 f(Some("node1"), "link"),

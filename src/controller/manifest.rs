@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::plan::Desired;
+use super::probe::NodeState;
 use crate::files::sha1_hex;
 
 pub const PATH: &str = "/var/lib/hadeploy/manifest.json";
@@ -64,6 +65,15 @@ impl Manifest {
         let mut bytes = serde_json::to_vec_pretty(self).expect("the manifest serializes");
         bytes.push(b'\n');
         bytes
+    }
+
+    /// The record the probe found on the node: `None` when there is none, the error when
+    /// something is there but is not one.
+    pub fn on(state: &NodeState) -> Result<Option<Manifest>, String> {
+        match state.files.get(PATH).and_then(|f| f.as_ref()) {
+            None => Ok(None),
+            Some(f) => Manifest::parse(&f.content).map(Some),
+        }
     }
 
     /// Reads what the probe found at [`PATH`]; the error says why it is not a manifest.

@@ -221,11 +221,7 @@ pub fn plan(desired: &Desired, current: &NodeState) -> Vec<Step> {
     }
     // A run that uploads anything records it; so does one that finds no record of the state
     // it finds in place (a node converged by hand, or by a hadeploy without manifests).
-    let recorded = current
-        .files
-        .get(manifest::PATH)
-        .and_then(|f| f.as_ref())
-        .and_then(|f| Manifest::parse(&f.content).ok());
+    let recorded = Manifest::on(current).ok().flatten();
     if !steps.is_empty() || !recorded.is_some_and(|m| m.records(desired)) {
         steps.push(Step::WriteManifest(Box::new(Manifest::of(
             desired,

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+use crate::agent::control::StatusAnswer;
 use crate::config::ha::Ipv4Net;
 
 pub const AGENT_PATH: &str = "/usr/local/sbin/hadeploy-agent";
@@ -85,6 +86,17 @@ impl NodeState {
             .iter()
             .filter(move |(i, _)| i == iface)
             .map(|(_, a)| *a)
+    }
+
+    /// The running agent's own view, when the probe asked for it: the answer, or why what
+    /// came back is not one.
+    pub fn agent_view(&self) -> Option<Result<StatusAnswer, String>> {
+        let bytes = self.agent_status.as_ref()?;
+        Some(
+            std::str::from_utf8(bytes)
+                .map_err(|_| "not UTF-8".to_string())
+                .and_then(|text| StatusAnswer::from_json(text).map_err(|e| e.to_string())),
+        )
     }
 
     pub fn has_address(&self, addr: Ipv4Addr) -> Option<&str> {
