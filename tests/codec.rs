@@ -255,12 +255,14 @@ fn tampered_messages_fail_verification() {
         bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
         let t = wire::decode(&bytes).unwrap();
         assert_ne!(t.message, d.message);
-        assert_eq!(
-            auth::verify(&t, &k),
-            Verification::BadSignature { index },
-            "{}",
-            ex.header
-        );
+        for verify in [auth::verify, auth::verify_accepting] {
+            assert_eq!(
+                verify(&t, &k),
+                Verification::BadSignature { index },
+                "{}",
+                ex.header
+            );
+        }
         if ex.sign_text.is_some() {
             assert_eq!(
                 auth::verify_inner(&t.message, &k),
@@ -339,6 +341,8 @@ fn check_capture(name: &str, receiver_keys: impl Fn(&pcap::UdpDatagram) -> AuthK
             "{name} #{n}: {:?}",
             auth::verify(&d, &k)
         );
+        // The agent accepts everything 3.0.6 accepts, under the same entry.
+        assert_eq!(auth::verify_accepting(&d, &k), auth::verify(&d, &k));
         // s12's injected datagrams carry a garbage inner field on purpose; the daemon's own
         // (from nodea) are fine.
         let injected = name.starts_with("s12") && u.src.ip().octets() != NODEA;
@@ -436,14 +440,22 @@ fn receiver_checks_the_trailer_with_its_active_key() {
             auth::verify_inner(&d.message, &receiver),
             Verification::Ok { index }
         );
+        // The agent accepts it: entry n's own key matches. This is the overlap a key rotation
+        // needs, where one node already signs with the new entry.
+        assert_eq!(
+            auth::verify_accepting(&d, &receiver),
+            Verification::Ok { index }
+        );
         // A receiver without that entry does not know the index at all.
         let lone = keys(3 - index, &[(3 - index, AuthMethod::Sha1, "keyone")]);
-        assert_eq!(
-            auth::verify(&d, &lone),
-            Verification::UnknownKeyIndex {
-                index: u32::from(index)
-            }
-        );
+        for verify in [auth::verify, auth::verify_accepting] {
+            assert_eq!(
+                verify(&d, &lone),
+                Verification::UnknownKeyIndex {
+                    index: u32::from(index)
+                }
+            );
+        }
         rejected += 1;
     }
     assert!(rejected > 0);

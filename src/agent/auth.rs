@@ -2,8 +2,9 @@
 //! tokens, signing an outgoing message exactly as 3.0.6 does (a classic `auth` field inside the
 //! body when msgfmt is classic, then the netstring trailer over the whole body), and the
 //! receiver's checks — including the 3.0.6 quirk that a netstring trailer with index `n` is
-//! checked with entry `n`'s method but the receiver's *active* key. Keys come from the
-//! authkeys model; this module never reads files.
+//! checked with entry `n`'s method but the receiver's *active* key — and the agent's own,
+//! wider rule, which also accepts entry `n`'s own key, so a key can be rotated with no moment
+//! of mistrust. Keys come from the authkeys model; this module never reads files.
 
 use hmac::{Hmac, KeyInit, Mac};
 use md5::Md5;
@@ -150,6 +151,24 @@ pub fn verify(datagram: &Datagram, keys: &AuthKeys) -> Verification {
     }
 }
 
+/// What the agent accepts: everything a 3.0.6 receiver accepts ([`verify`]), and also a
+/// netstring trailer whose token matches under the named entry's *own* key. That second reading
+/// is what lets a cluster rotate its key without a moment of mistrust: while one node already
+/// signs with the new entry and the others still sign with the old, each side lists both and
+/// verifies the other. (3.0.6 itself cannot; see [`verify_trailer`].) What the agent sends is
+/// unchanged, so every 3.0.6 peer reads it as before.
+pub fn verify_accepting(datagram: &Datagram, keys: &AuthKeys) -> Verification {
+    let as_306 = verify(datagram, keys);
+    match (as_306, datagram.encoding, &datagram.trailer) {
+        (Verification::BadSignature { .. }, Encoding::Netstring, Some(trailer)) => {
+            check(trailer, &datagram.signed, keys, |entry| {
+                entry.secret.clone().into_bytes()
+            })
+        }
+        _ => as_306,
+    }
+}
+
 /// The datagram 3.0.6 sends for `message` (its automatic fields already added): with
 /// `MsgFormat::Classic` the `auth` field is set (replaced in place if present) over the classic
 /// text, then the netstring body is signed into the trailer — both with the active key.
@@ -278,7 +297,28 @@ mod tests {
             verify_inner(&d.message, &receiver),
             Verification::Ok { index: 2 }
         );
+        // The agent's rule accepts it under entry 2's own key; an unknown index or a token that
+        // matches no listed key stays refused.
+        assert_eq!(
+            verify_accepting(&d, &receiver),
+            Verification::Ok { index: 2 }
+        );
+        let forged = keys(
+            1,
+            &[
+                (1, AuthMethod::Sha1, "keyone"),
+                (2, AuthMethod::Md5, "other"),
+            ],
+        );
+        assert_eq!(
+            verify_accepting(&d, &forged),
+            Verification::BadSignature { index: 2 }
+        );
         let only_one = keys(1, &[(1, AuthMethod::Sha1, "keyone")]);
+        assert_eq!(
+            verify_accepting(&d, &only_one),
+            Verification::UnknownKeyIndex { index: 2 }
+        );
         assert_eq!(
             verify(&d, &only_one),
             Verification::UnknownKeyIndex { index: 2 }

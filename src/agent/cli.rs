@@ -75,6 +75,15 @@ pub enum AgentCommand {
         #[arg(long, default_value = control::DEFAULT_PATH)]
         control: PathBuf,
     },
+    /// Make the running agent read its configuration again (as SIGHUP does) and apply what can
+    /// change live — timers, keys, resource checks — without leaving the cluster or touching
+    /// what it holds. A file that does not load, or a change only a restart can make (nodes,
+    /// media, udpport, haresources groups, auto_failback), is refused with the reason and the
+    /// agent runs on as before; exit 1 then.
+    Reload {
+        #[arg(long, default_value = control::DEFAULT_PATH)]
+        control: PathBuf,
+    },
     /// Stop the resources and VIPs the agent may have left running (the unit's ExecStopPost,
     /// after a crash); does nothing for groups this node does not hold.
     Release {
@@ -121,6 +130,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         } => status(&control, if json { StatusFormat::Json } else { format }),
         AgentCommand::Standby { control } => ask(&control, Request::Standby),
         AgentCommand::Takeover { control } => ask(&control, Request::Takeover),
+        AgentCommand::Reload { control } => ask(&control, Request::Reload),
         AgentCommand::Release { config_dir } => release(&config_dir),
         AgentCommand::Decode { authkeys, input } => decode_input(&authkeys, &input),
     }
@@ -161,9 +171,17 @@ fn run(config_dir: &Path, state_dir: &Path, control_path: &Path) -> ExitCode {
         let (media, inbound) = super::media::Media::open(&media)
             .map_err(|e| format!("opening the heartbeat media: {e}"))?;
         let listener = control::bind(control_path).map_err(|e| e.to_string())?;
-        daemon::run(settings, media, inbound, listener, setup::shutdown_signal())
-            .await
-            .map_err(|e| e.to_string())
+        let hangups = setup::hangups();
+        daemon::run(
+            settings,
+            media,
+            inbound,
+            listener,
+            setup::shutdown_signal(),
+            hangups,
+        )
+        .await
+        .map_err(|e| e.to_string())
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -230,6 +248,15 @@ fn status(control_path: &Path, format: StatusFormat) -> ExitCode {
 
 fn ask(control_path: &Path, request: Request) -> ExitCode {
     match call::<ControlAnswer>(control_path, request) {
+        Ok((_, answer)) if answer.ok && request == Request::Reload => {
+            if answer.changes.is_empty() {
+                println!("reload: done; nothing the agent acts on changed");
+            }
+            for change in &answer.changes {
+                println!("reload: {change}");
+            }
+            ExitCode::SUCCESS
+        }
         Ok((_, answer)) if answer.ok => {
             println!("{}: requested", request.as_str());
             ExitCode::SUCCESS

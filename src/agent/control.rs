@@ -1,10 +1,10 @@
 //! The agent's control socket: a Unix socket only root may use (0600 in a 0700 directory, and
 //! the peer's uid checked with SO_PEERCRED), speaking one request line and one JSON answer
-//! line. `hadeploy-agent status`, `standby` and `takeover` are clients of it.
+//! line. `hadeploy-agent status`, `standby`, `takeover` and `reload` are clients of it.
 //!
 //! The answers are a typed contract shared by the daemon (which builds them), the agent's CLI,
 //! the drill and the tests (which read them): [`StatusAnswer`] for `status`, [`ControlAnswer`]
-//! for `standby` and `takeover`. Readers tolerate fields they do not know (a newer agent) and
+//! for `standby`, `takeover` and `reload`. Readers tolerate fields they do not know (a newer agent) and
 //! diagnostic fields that are missing (an older one), so an agent and a controller of
 //! different versions still understand each other — as they must while `apply` replaces the
 //! binary under a running daemon.
@@ -38,6 +38,8 @@ pub enum Request {
     Status,
     Standby,
     Takeover,
+    /// Read the configuration again and apply what can change live (`agent::reload`).
+    Reload,
 }
 
 impl Request {
@@ -46,6 +48,7 @@ impl Request {
             Request::Status => "status",
             Request::Standby => "standby",
             Request::Takeover => "takeover",
+            Request::Reload => "reload",
         }
     }
 
@@ -54,6 +57,7 @@ impl Request {
             "status" => Some(Request::Status),
             "standby" => Some(Request::Standby),
             "takeover" => Some(Request::Takeover),
+            "reload" => Some(Request::Reload),
             _ => None,
         }
     }
@@ -74,6 +78,9 @@ pub struct StatusAnswer {
     /// an agent too old to say.
     #[serde(default)]
     pub config_digest: String,
+    /// When that configuration was loaded (start-up or the last reload), ms since the epoch.
+    #[serde(default)]
+    pub config_loaded_unix_ms: u64,
     #[serde(default)]
     pub counters: Counters,
     /// Groups this node released whose VIPs are gone but whose listeners are still stopping
@@ -88,6 +95,10 @@ pub struct StatusAnswer {
     /// Each peer's heartbeat intervals while it was alive, since this agent started.
     #[serde(default)]
     pub heartbeats: Vec<HeartbeatView>,
+    /// The authkeys entries this agent accepts, by index and method (never the secrets), and
+    /// which one it signs with.
+    #[serde(default)]
+    pub keys: Vec<KeyView>,
     /// The last time this node decided to take or give up groups, and why.
     #[serde(default)]
     pub last_transition: Option<TransitionView>,
@@ -109,6 +120,9 @@ pub struct StatusAnswer {
     /// a cluster whose files agree; empty from an older agent.
     #[serde(default)]
     pub shared_config_digest: String,
+    /// The ha.cf timers in force (a reload changes them).
+    #[serde(default)]
+    pub timers: TimersView,
     /// Hand-offs this node decided since it started: every (kind, reason) pair, zeros included.
     #[serde(default)]
     pub transitions: Vec<TransitionCount>,
@@ -127,6 +141,24 @@ pub struct HeartbeatView {
     pub late: u64,
     pub longest_gap_ms: u64,
     pub node: String,
+}
+
+/// One authkeys entry the agent holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyView {
+    pub index: u8,
+    /// `crc`, `md5` or `sha1`.
+    pub method: String,
+    /// Outgoing messages are signed with this one (`auth N`).
+    pub signs: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimersView {
+    pub deadtime_ms: u64,
+    pub initdead_ms: u64,
+    pub keepalive_ms: u64,
+    pub warntime_ms: u64,
 }
 
 /// A decision to take (`acquire`) or give up (`release`) groups.
@@ -216,11 +248,15 @@ impl fmt::Display for StatusAnswer {
     }
 }
 
-/// The answer to `standby` and `takeover`: `{"ok":true}`, or `{"error":"why","ok":false}`.
+/// The answer to `standby`, `takeover` and `reload`: `{"ok":true}` (a reload's with its
+/// `changes`), or `{"error":"why","ok":false}`.
 /// The daemon's refusal of a peer that is not root, `{"error":"permission denied"}`, reads as a
 /// refusal too.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ControlAnswer {
+    /// What a reload changed, one sentence each (absent when nothing did).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(default)]
@@ -231,8 +267,8 @@ impl ControlAnswer {
     /// The request was accepted.
     pub fn ok() -> Self {
         ControlAnswer {
-            error: None,
             ok: true,
+            ..Default::default()
         }
     }
 
@@ -240,7 +276,7 @@ impl ControlAnswer {
     pub fn refused(why: impl Into<String>) -> Self {
         ControlAnswer {
             error: Some(why.into()),
-            ok: false,
+            ..Default::default()
         }
     }
 }
@@ -400,6 +436,7 @@ pub fn parse_answer<T: DeserializeOwned>(
         Ok(ControlAnswer {
             error: Some(error),
             ok: false,
+            ..
         }) => ControlError::Refused {
             path: path.to_path_buf(),
             error,
@@ -486,6 +523,7 @@ mod tests {
     fn requests_parse() {
         assert_eq!(Request::parse("status\n"), Some(Request::Status));
         assert_eq!(Request::parse(" takeover "), Some(Request::Takeover));
+        assert_eq!(Request::parse("reload\n"), Some(Request::Reload));
         assert_eq!(Request::parse("rm -rf"), None);
     }
 
@@ -494,6 +532,18 @@ mod tests {
         StatusAnswer {
             comm_up: true,
             config_digest: "0123456789abcdef0123456789abcdef01234567".into(),
+            config_loaded_unix_ms: 1_700_000_000_000,
+            keys: vec![KeyView {
+                index: 1,
+                method: "sha1".into(),
+                signs: true,
+            }],
+            timers: TimersView {
+                deadtime_ms: 1000,
+                initdead_ms: 3000,
+                keepalive_ms: 200,
+                warntime_ms: 500,
+            },
             counters: Counters {
                 bad_auth: 1,
                 packets_in: 120,
@@ -604,6 +654,10 @@ mod tests {
             "last_transition": {"groups": ["192.168.1.10"], "kind": "acquire", "reason": "unheld",
                 "detail": "nobody holds them", "at_unix_ms": 1_700_000_000_000u64},
             "transitions": [{"kind": "acquire", "reason": "unheld", "count": 1}],
+            "config_loaded_unix_ms": 1_700_000_000_000u64,
+            "keys": [{"index": 1, "method": "sha1", "signs": true}],
+            "timers": {"keepalive_ms": 200, "warntime_ms": 500, "deadtime_ms": 1000,
+                "initdead_ms": 3000},
         });
         assert_eq!(sample().to_string(), before.to_string());
     }
@@ -620,11 +674,13 @@ mod tests {
             [
                 "comm_up",
                 "config_digest",
+                "config_loaded_unix_ms",
                 "counters",
                 "draining",
                 "generation",
                 "groups",
                 "heartbeats",
+                "keys",
                 "last_transition",
                 "links",
                 "media",
@@ -633,10 +689,12 @@ mod tests {
                 "resources",
                 "rscstatus",
                 "shared_config_digest",
+                "timers",
                 "transitions",
                 "uptime_ms"
             ]
         );
+        assert_eq!(keys(&json["keys"][0]), ["index", "method", "signs"]);
         assert_eq!(keys(&json["nodes"][0]), ["name", "self", "status"]);
         assert_eq!(json["nodes"][1]["status"], "dead");
         assert_eq!(json["nodes"][0]["self"], true);

@@ -192,6 +192,16 @@ impl Membership {
         self.comm_up
     }
 
+    /// New timers from a reload. What we advertise (`dt`) follows from the next status on, and
+    /// peers that never advertised a deadtime are judged by the new one at the next tick.
+    pub fn set_timers(&mut self, timers: Timers) {
+        self.timers = timers;
+    }
+
+    pub fn timers(&self) -> Timers {
+        self.timers
+    }
+
     pub fn status(&self, node: &str) -> Option<NodeStatus> {
         self.peers.get(node).map(|p| p.status)
     }

@@ -18,6 +18,7 @@ pub mod media;
 pub mod membership;
 pub mod metrics;
 pub mod pcap;
+pub mod reload;
 pub mod resources;
 pub mod script;
 pub mod seqtrack;

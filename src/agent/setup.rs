@@ -144,6 +144,14 @@ pub fn digest_over(without_ucast: bool, read: impl Fn(&str) -> Option<Vec<u8>>) 
     )
 }
 
+/// The configuration as read from the files: what the daemon's settings are built from, and
+/// what a reload is judged on (`agent::reload`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Loaded {
+    pub heartbeat: HeartbeatConfig,
+    pub agent: AgentSettings,
+}
+
 /// The daemon's settings and media from `config_dir`.
 pub fn load(
     config_dir: &Path,
@@ -173,17 +181,23 @@ pub fn load(
         groups: core_groups(&steps, &config),
         failback: hacf.auto_failback,
     };
+    let media = hacf.media.clone();
     let settings = Settings {
         protocol,
         steps,
         realtime: hacf.realtime,
         executor: executor(config_dir),
+        config_dir: config_dir.to_path_buf(),
         state_dir: state_dir.to_path_buf(),
         config_digest,
         shared_config_digest,
         metrics_listen: agent.metrics_listen,
+        loaded: Loaded {
+            heartbeat: config,
+            agent,
+        },
     };
-    Ok((settings, hacf.media.clone(), warnings))
+    Ok((settings, media, warnings))
 }
 
 /// Agent-only settings live in their own file, so the ha.cf a real Heartbeat node reads
@@ -205,26 +219,28 @@ pub struct AgentSettings {
 
 pub fn agent_settings(config_dir: &Path) -> Result<AgentSettings, ConfigError> {
     let path = config_dir.join(AGENT_CF);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(AgentSettings::default()),
-        Err(e) => {
-            return Err(ConfigError {
-                at: Location {
-                    file: path,
-                    line: 0,
-                },
-                message: format!("cannot read it: {e}"),
-            });
-        }
-    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse_agent_settings(&text, &path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AgentSettings::default()),
+        Err(e) => Err(ConfigError {
+            at: Location {
+                file: path,
+                line: 0,
+            },
+            message: format!("cannot read it: {e}"),
+        }),
+    }
+}
+
+/// `hadeploy-agent.cf`'s text, as [`agent_settings`] reads it from `path`.
+pub fn parse_agent_settings(text: &str, path: &Path) -> Result<AgentSettings, ConfigError> {
     let mut interval = None;
     let mut failures = 3;
     let mut metrics_listen = None;
     for (index, raw) in text.lines().enumerate() {
         let err = |message: String| ConfigError {
             at: Location {
-                file: path.clone(),
+                file: path.to_path_buf(),
                 line: index + 1,
             },
             message,
@@ -398,6 +414,23 @@ pub async fn release(config_dir: &Path) -> Result<Vec<String>, ConfigError> {
         }
     }
     Ok(report)
+}
+
+/// A message for every SIGHUP, as Heartbeat's init script `reload` sends it: the daemon reads
+/// its configuration again. Call inside the runtime. Without a handler the channel closes and
+/// SIGHUP keeps its default effect.
+pub fn hangups() -> tokio::sync::mpsc::Receiver<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    if let Ok(mut hup) = signal(SignalKind::hangup()) {
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                // A reload already queued covers this one too.
+                let _ = tx.try_send(());
+            }
+        });
+    }
+    rx
 }
 
 /// Resolves on SIGTERM or SIGINT: both mean "hand over and stop".

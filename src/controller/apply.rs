@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use super::manifest;
-use super::plan::{self, Desired, DesiredFile, Stamp, Step};
+use super::plan::{self, AgentAction, Desired, DesiredFile, Stamp, Step};
 use super::probe::{self, InitSystem, NodeState, OsFamily};
 use crate::config::inventory::{Cluster, ClusterNode, Inventory, secrets};
 use crate::config::roles::{Family, Roles};
@@ -258,11 +258,11 @@ pub async fn apply(
     if options.any_errors_fatal && failed_early {
         return Ok(finish(hosts, on_event).await);
     }
-    let restart = plan_and_execute(
+    let notify = plan_and_execute(
         inventory, options, &roles, &agent, &forks, &mut hosts, on_event,
     )
     .await;
-    restart_agents(&roles, &mut hosts, restart).await;
+    notify_agents(&roles, &mut hosts, notify).await;
     Ok(finish(hosts, on_event).await)
 }
 
@@ -447,8 +447,8 @@ async fn probe_one(
 }
 
 /// Plans every healthy host against what its probe saw and, unless checking, executes the
-/// plans in parallel. Returns the hosts whose running agent must restart for a new
-/// configuration.
+/// plans in parallel. Returns the hosts whose running agent must reload or restart for a new
+/// configuration, and which.
 async fn plan_and_execute(
     inventory: &Inventory,
     options: &ApplyOptions,
@@ -457,7 +457,7 @@ async fn plan_and_execute(
     forks: &Arc<Semaphore>,
     hosts: &mut [HostRun],
     on_event: &(dyn Fn(Event) + Sync),
-) -> Vec<usize> {
+) -> Vec<(usize, AgentAction)> {
     let stamp = &stamp(inventory);
     let mut tasks = tokio::task::JoinSet::new();
     for (i, host) in hosts.iter_mut().enumerate() {
@@ -492,11 +492,15 @@ async fn plan_and_execute(
         tasks.spawn(async move {
             let _permit = forks.acquire_owned().await;
             let result = execute(transport, &steps, bytes).await;
-            let restart = agent_was_running && steps.iter().any(Step::notifies_agent);
-            (i, host_name, events, result.map(|()| restart))
+            let action = if agent_was_running {
+                plan::agent_action(&steps, &state)
+            } else {
+                AgentAction::Nothing
+            };
+            (i, host_name, events, result.map(|()| action))
         });
     }
-    let mut restart: Vec<usize> = Vec::new();
+    let mut notify = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let Ok((i, host, events, result)) = joined else {
             continue;
@@ -508,17 +512,17 @@ async fn plan_and_execute(
             });
         }
         match result {
-            Ok(needs_restart) => {
+            Ok(action) => {
                 hosts[i].report.outcome = Outcome::Changed;
-                if needs_restart {
-                    restart.push(i);
+                if action != AgentAction::Nothing {
+                    notify.push((i, action));
                 }
             }
             Err(e) => hosts[i].report.outcome = Outcome::Failed(e),
         }
     }
-    restart.sort();
-    restart
+    notify.sort_by_key(|(i, _)| *i);
+    notify
 }
 
 /// Everything `host` should end up with: its cluster's rendered files, the agent's unit or
@@ -551,11 +555,18 @@ fn desired_for(
     }
 }
 
-/// The handler: restarts changed agents one node at a time, each only after the heartbeat
-/// role's config test accepted the new configuration — a configuration the agent would refuse
-/// must not take a running cluster member down.
-async fn restart_agents(roles: &Roles, hosts: &mut [HostRun], restart: Vec<usize>) {
-    for i in restart {
+/// The handler, one node at a time, each only after the heartbeat role's config test accepted
+/// the new configuration (a configuration the agent would refuse must not reach a running
+/// cluster member): agents whose changes are all live reload in place — the cluster keeps its
+/// holder — and the others restart. A reload the agent refuses (its loaded configuration was
+/// not the one on disk) falls back to the restart.
+async fn notify_agents(roles: &Roles, hosts: &mut [HostRun], notify: Vec<(usize, AgentAction)>) {
+    let test = roles
+        .get("heartbeat")
+        .and_then(|r| r.config_test.clone())
+        .map(|t| format!("{t} >/dev/null && "))
+        .unwrap_or_default();
+    for (i, action) in notify {
         let Some(transport) = hosts[i].transport.clone() else {
             continue;
         };
@@ -568,22 +579,42 @@ async fn restart_agents(roles: &Roles, hosts: &mut [HostRun], restart: Vec<usize
             InitSystem::Systemd => "systemctl restart hadeploy-agent.service",
             _ => "/etc/init.d/hadeploy-agent restart",
         };
-        let test = roles
-            .get("heartbeat")
-            .and_then(|r| r.config_test.clone())
-            .map(|t| format!("{t} >/dev/null && "))
-            .unwrap_or_default();
-        let script = format!("{test}{restart}");
+        let (script, description) = match &action {
+            AgentAction::Reload(changes) => (
+                format!(
+                    "{test}{{ {agent} reload || {{ echo 'the agent refused the reload; restarting it' >&2; {restart}; }}; }}",
+                    agent = super::probe::AGENT_PATH
+                ),
+                format!(
+                    "handler: reload hadeploy-agent in place ({})",
+                    if changes.is_empty() {
+                        "nothing it acts on changed".to_string()
+                    } else {
+                        changes.join("; ")
+                    }
+                ),
+            ),
+            AgentAction::Restart(why) => (
+                format!("{test}{restart}"),
+                format!("handler: restart hadeploy-agent ({})", why.join("; ")),
+            ),
+            AgentAction::Nothing => continue,
+        };
         match transport.run(&script, None).await {
-            Ok(out) if out.success() => hosts[i].report.steps.push(StepReport {
-                description: "handler: restart hadeploy-agent".into(),
-                diff: None,
-            }),
+            Ok(out) if out.success() => {
+                let fell_back = out.stderr_text().contains("refused the reload");
+                hosts[i].report.steps.push(StepReport {
+                    description: if fell_back {
+                        "handler: restart hadeploy-agent (it refused the reload)".into()
+                    } else {
+                        description
+                    },
+                    diff: None,
+                });
+            }
             Ok(out) => {
-                hosts[i].report.outcome = Outcome::Failed(format!(
-                    "restart hadeploy-agent: {}",
-                    out.stderr_text().trim()
-                ))
+                hosts[i].report.outcome =
+                    Outcome::Failed(format!("{description}: {}", out.stderr_text().trim()))
             }
             Err(e) => hosts[i].report.outcome = Outcome::Failed(e.to_string()),
         }

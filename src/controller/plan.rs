@@ -258,6 +258,92 @@ pub fn plan(desired: &Desired, current: &NodeState) -> Vec<Step> {
     steps
 }
 
+/// What the running agent needs once the steps are done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AgentAction {
+    /// Nothing it runs on changed.
+    Nothing,
+    /// Only what a reload changes live (`agent::reload::judge`): the cluster keeps its holder.
+    Reload(Vec<String>),
+    /// Its binary, its unit, or something only a restart changes (a hand-off where it holds).
+    Restart(Vec<String>),
+}
+
+/// Reload or restart, judged by the agent's own rule on the files the probe read and the ones
+/// the steps write, so `apply` reloads exactly when the agent will accept it.
+pub fn agent_action(steps: &[Step], current: &NodeState) -> AgentAction {
+    use crate::agent::setup::{AGENT_CF, CONFIG_FILES};
+    if !steps.iter().any(Step::notifies_agent) {
+        return AgentAction::Nothing;
+    }
+    let mut written: Vec<(&str, &[u8])> = Vec::new();
+    for step in steps {
+        match step {
+            Step::PutAgent => return AgentAction::Restart(vec!["a new agent binary".into()]),
+            Step::PutFile { file, .. } if file.notifies_agent => {
+                match file
+                    .path
+                    .strip_prefix(CONFIG_DIR)
+                    .filter(|name| CONFIG_FILES.contains(name))
+                {
+                    Some(name) => written.push((name, file.content.as_slice())),
+                    None => return AgentAction::Restart(vec![format!("{} changed", file.path)]),
+                }
+            }
+            _ => {}
+        }
+    }
+    let on_node = |name: &str| {
+        current
+            .files
+            .get(&format!("{CONFIG_DIR}{name}"))
+            .cloned()
+            .flatten()
+            .map(|f| f.content)
+    };
+    let old = loaded(|name| on_node(name));
+    let new = loaded(|name| {
+        written
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, content)| content.to_vec())
+            .or_else(|| on_node(name))
+    });
+    match (old, new) {
+        (Some(old), Some(new)) => match crate::agent::reload::judge(&old, &new) {
+            Ok(changes) => AgentAction::Reload(changes),
+            Err(restart) => AgentAction::Restart(restart),
+        },
+        (None, _) => AgentAction::Restart(vec![format!(
+            "the configuration on the node does not load ({AGENT_CF} and /etc/ha.d)"
+        )]),
+        // The config test refuses it before the agent is asked.
+        (_, None) => AgentAction::Restart(vec!["the new configuration does not load".into()]),
+    }
+}
+
+const CONFIG_DIR: &str = "/etc/ha.d/";
+
+/// The agent's configuration from file contents by name, parsed as the agent parses it.
+fn loaded(read: impl Fn(&str) -> Option<Vec<u8>>) -> Option<crate::agent::setup::Loaded> {
+    use crate::agent::setup::{AGENT_CF, Loaded, parse_agent_settings};
+    let dir = std::path::Path::new(CONFIG_DIR);
+    let text = |name: &str| read(name).and_then(|b| String::from_utf8(b).ok());
+    let heartbeat = crate::config::heartbeat::HeartbeatConfig::parse(
+        dir,
+        &text("ha.cf")?,
+        &text("haresources")?,
+        &text("authkeys")?,
+    )
+    .ok()?
+    .0;
+    let agent = match text(AGENT_CF) {
+        Some(cf) => parse_agent_settings(&cf, &dir.join(AGENT_CF)).ok()?,
+        None => Default::default(),
+    };
+    Some(Loaded { heartbeat, agent })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,6 +437,92 @@ mod tests {
             agent_version: None,
             agent_status: None,
         }
+    }
+
+    /// A node whose /etc/ha.d is a working pair's, and a desired state with `hacf` instead.
+    fn ha_d(hacf: &str) -> (Desired, NodeState) {
+        const HACF: &str =
+            "node node1 node2\nucast eth1 10.0.0.2\nkeepalive 200ms\nwarntime 500ms\ndeadtime 1\n";
+        let files = |hacf: &str| {
+            vec![
+                file("/etc/ha.d/ha.cf", hacf, 0o644, false),
+                file(
+                    "/etc/ha.d/haresources",
+                    "node1 10.0.0.10 nginx\n",
+                    0o644,
+                    false,
+                ),
+                file("/etc/ha.d/authkeys", "auth 1\n1 sha1 k\n", 0o600, true),
+            ]
+        };
+        let mut desired = desired();
+        desired.files = files(HACF);
+        let mut state = converged();
+        for f in files(HACF) {
+            state.files.insert(
+                f.path.clone(),
+                Some(RemoteFile {
+                    content: f.content.to_vec(),
+                    mode: f.mode,
+                    uid: 0,
+                    gid: 0,
+                    mtime_unix: 0,
+                }),
+            );
+        }
+        desired.files = files(hacf);
+        (desired, state)
+    }
+
+    #[test]
+    fn a_timer_change_reloads_the_agent_and_a_media_change_restarts_it() {
+        let (d, state) = ha_d(
+            "node node1 node2\nucast eth1 10.0.0.2\nkeepalive 200ms\nwarntime 500ms\ndeadtime 2\n",
+        );
+        let steps = plan(&d, &state);
+        assert_eq!(
+            agent_action(&steps, &state),
+            AgentAction::Reload(vec!["deadtime 1000 ms → 2000 ms".into()])
+        );
+        let (d, state) = ha_d(
+            "node node1 node2\nucast eth1 10.0.0.3\nkeepalive 200ms\nwarntime 500ms\ndeadtime 1\n",
+        );
+        let steps = plan(&d, &state);
+        assert!(matches!(
+            agent_action(&steps, &state),
+            AgentAction::Restart(why) if why == ["the heartbeat media (ucast/bcast/mcast lines)"]
+        ));
+        // Nothing the agent runs on: no action. A new binary or unit: a restart.
+        let (d, mut state) = ha_d(
+            "node node1 node2\nucast eth1 10.0.0.2\nkeepalive 200ms\nwarntime 500ms\ndeadtime 1\n",
+        );
+        assert_eq!(
+            agent_action(&plan(&d, &state), &state),
+            AgentAction::Nothing
+        );
+        state.agent_sha1 = Some("older".into());
+        assert!(matches!(
+            agent_action(&plan(&d, &state), &state),
+            AgentAction::Restart(_)
+        ));
+        let unit = Step::PutFile {
+            file: DesiredFile {
+                notifies_agent: true,
+                ..file(
+                    "/etc/systemd/system/hadeploy-agent.service",
+                    "[Unit]\n",
+                    0o644,
+                    false,
+                )
+            },
+            existed: true,
+        };
+        assert_eq!(
+            agent_action(&[unit], &state),
+            AgentAction::Restart(vec![
+                "/etc/systemd/system/hadeploy-agent.service changed".into()
+            ])
+        );
     }
 
     #[test]

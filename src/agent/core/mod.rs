@@ -326,6 +326,36 @@ impl Node {
         self.apply(outputs, now);
     }
 
+    /// `hadeploy-agent reload`: the settings a reload may change live (`agent::reload`
+    /// judged the files) take effect now, without leaving the cluster or touching what is held.
+    /// A configuration that differs in what only a restart may change is refused, with the
+    /// reason, and nothing changes.
+    pub fn reconfigure(&mut self, now: Instant, new: Config) -> Result<(), String> {
+        let old = &self.config;
+        if new.node != old.node || new.nodes != old.nodes {
+            return Err("the node list differs: only a restart can change it".into());
+        }
+        if new.groups != old.groups || new.failback != old.failback {
+            return Err(
+                "the resource groups or auto_failback differ: only a restart can change them"
+                    .into(),
+            );
+        }
+        self.membership.set_timers(new.timers);
+        // A shorter keepalive is kept at once; a longer one from the next heartbeat on.
+        self.next_keepalive = self.next_keepalive.min(now + new.timers.keepalive);
+        self.next_check = match (new.resource_check, self.config.resource_check) {
+            (Some(c), Some(was)) if c.interval == was.interval => self.next_check,
+            (Some(c), _) => Some(now + c.interval),
+            (None, _) => None,
+        };
+        if new.resource_check.is_none() {
+            self.check_failures.clear();
+        }
+        self.config = new;
+        Ok(())
+    }
+
     /// The `ld` field of our next status messages.
     pub fn set_loadavg(&mut self, loadavg: String) {
         self.loadavg = loadavg;

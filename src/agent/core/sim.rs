@@ -748,3 +748,106 @@ fn a_home_node_that_returns_gets_its_group_back_each_time() {
         sim.fail_if_any(seed);
     }
 }
+
+impl Sim {
+    /// `hadeploy-agent reload` on node `i`: its configuration changed by `edit`, applied live.
+    fn reload(&mut self, i: usize, edit: impl FnOnce(&mut Config)) {
+        let now = self.now;
+        let node = self.hosts[i].node.as_mut().expect("a running node");
+        let mut config = node.config().clone();
+        edit(&mut config);
+        node.reconfigure(now, config).expect("a live change");
+        self.note(format!("{} reloads its configuration", name(i)));
+        self.drain(i);
+    }
+
+    fn keys(text: &str) -> authkeys::AuthKeys {
+        authkeys::parse(text, std::path::Path::new("authkeys")).expect("authkeys")
+    }
+}
+
+/// A key rotation done by reloads, as `rotate-key` does it: every node accepts both keys, then
+/// each signs with the new one in turn, then the old one goes. Nobody is declared dead, no
+/// signature fails, and the group never moves.
+#[test]
+fn keys_rotated_by_reloads_one_node_at_a_time_cost_no_heartbeat() {
+    for seed in 0..20 {
+        let mut sim = Sim::new(seed, 3, AutoFailback::On, 1);
+        sim.run_until(sim.start + DEADTIME * 4);
+        let since = sim.hosts[0].node.as_ref().unwrap().held_since_unix_ms(0);
+        assert!(since.is_some(), "seed {seed}: node1 holds after forming");
+        let phases = [
+            (vec![0, 1, 2], "auth 1\n1 crc\n2 sha1 fresh\n"),
+            (vec![0], "auth 2\n1 crc\n2 sha1 fresh\n"),
+            (vec![1], "auth 2\n1 crc\n2 sha1 fresh\n"),
+            (vec![2], "auth 2\n1 crc\n2 sha1 fresh\n"),
+            (vec![0, 1, 2], "auth 2\n2 sha1 fresh\n"),
+        ];
+        for (nodes, text) in phases {
+            for i in nodes {
+                sim.reload(i, |c| c.keys = Sim::keys(text));
+                sim.run_until(sim.now + KEEPALIVE * 3);
+            }
+            sim.run_until(sim.now + DEADTIME * 2);
+        }
+        for (i, host) in sim.hosts.iter().enumerate() {
+            let node = host.node.as_ref().unwrap();
+            assert_eq!(node.counters().bad_auth, 0, "seed {seed}: node{}", i + 1);
+            assert_eq!(node.config().keys.active, 2);
+        }
+        let n1 = sim.hosts[0].node.as_ref().unwrap();
+        assert_eq!(
+            n1.held_since_unix_ms(0),
+            since,
+            "seed {seed}: the group moved"
+        );
+        sim.check_settled();
+        sim.fail_if_any(seed);
+    }
+}
+
+/// The counter-proof: a node reloaded to sign with a key its peers do not hold is not heard
+/// any more, and is declared dead.
+#[test]
+fn a_reload_to_a_key_the_peers_lack_makes_the_node_unheard() {
+    let mut sim = Sim::new(4, 2, AutoFailback::On, 1);
+    sim.run_until(sim.start + DEADTIME * 4);
+    sim.reload(0, |c| c.keys = Sim::keys("auth 2\n2 sha1 only-mine\n"));
+    sim.run_until(sim.now + DEADTIME * 3);
+    let n2 = sim.hosts[1].node.as_ref().unwrap();
+    assert!(n2.counters().bad_auth > 0);
+    assert_eq!(n2.membership().status("node1"), Some(NodeStatus::Dead));
+}
+
+/// Timers reloaded live: the deadtime a node advertises follows at once, and a peer judges it
+/// by the new window; a reload that would change the node list is refused and changes nothing.
+#[test]
+fn reloaded_timers_take_effect_and_restart_only_changes_are_refused() {
+    let mut sim = Sim::new(5, 2, AutoFailback::On, 1);
+    sim.run_until(sim.start + DEADTIME * 4);
+    let longer = DEADTIME * 4;
+    sim.reload(0, |c| c.timers.deadtime = longer);
+    sim.run_until(sim.now + KEEPALIVE * 3);
+    // node1 now advertises the longer window: cut its link for longer than the old deadtime
+    // but shorter than the new one, and node2 must keep it alive.
+    sim.set_cut(0, 1, true);
+    sim.run_until(sim.now + DEADTIME * 2);
+    let n2 = sim.hosts[1].node.as_ref().unwrap();
+    assert_eq!(
+        n2.membership().status("node1"),
+        Some(NodeStatus::Active),
+        "{}",
+        sim.trace.join("\n")
+    );
+    sim.set_cut(0, 1, false);
+    sim.run_until(sim.now + DEADTIME);
+
+    let now = sim.now;
+    let n1 = sim.hosts[0].node.as_mut().unwrap();
+    let before = n1.config().clone();
+    let mut grown = before.clone();
+    grown.nodes.push("node9".into());
+    assert!(n1.reconfigure(now, grown).is_err());
+    assert_eq!(n1.config().nodes, before.nodes);
+    assert_eq!(n1.config().timers, before.timers);
+}

@@ -38,6 +38,8 @@ pub struct Settings {
     /// ha.cf `realtime`: the binary raises the daemon to SCHED_RR before it starts.
     pub realtime: bool,
     pub executor: Executor,
+    /// Where the configuration was read from, and is read again on a reload.
+    pub config_dir: PathBuf,
     pub state_dir: PathBuf,
     /// The digest of the configuration files as they were read at start-up
     /// (`setup::config_digest`): `status` reports it, so a changed file is "restart pending".
@@ -47,6 +49,8 @@ pub struct Settings {
     pub shared_config_digest: String,
     /// `metrics_listen` in hadeploy-agent.cf: serve `/metrics` there.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The files as parsed, for judging a reload against.
+    pub loaded: super::setup::Loaded,
 }
 
 /// Logs to stderr with a syslog priority prefix (`<3>` error … `<6>` info), which journald
@@ -86,6 +90,8 @@ struct Agent {
     /// Groups released whose listeners are still stopping after their VIPs went, for
     /// `status`: the node is not settled until they are down.
     draining: Draining,
+    /// When the configuration in force was loaded (start-up or the last reload), for `status`.
+    config_loaded_unix_ms: u64,
     exit: bool,
 }
 
@@ -196,6 +202,10 @@ impl Agent {
                 let _ = call.reply.send(self.status_answer(now).into());
                 return;
             }
+            Request::Reload => {
+                let _ = call.reply.send(self.reload(now).into());
+                return;
+            }
             Request::Standby => Control::Standby,
             Request::Takeover => Control::Takeover,
         };
@@ -204,6 +214,58 @@ impl Agent {
             Err(why) => ControlAnswer::refused(why).into(),
         };
         let _ = call.reply.send(answer);
+    }
+}
+
+impl Agent {
+    /// `hadeploy-agent reload` or SIGHUP: reads the configuration again and, when
+    /// `agent::reload` finds only what can change live, hands it to the core. A file that does
+    /// not load, or a change only a restart can make, is refused with the reason and the agent
+    /// runs on as it was.
+    fn reload(&mut self, now: Instant) -> ControlAnswer {
+        let refuse = |why: String| {
+            log(3, &format!("reload refused: {why}"));
+            ControlAnswer::refused(why)
+        };
+        let new = match super::setup::load(&self.settings.config_dir, &self.settings.state_dir) {
+            Ok((new, _media, warnings)) => {
+                for warning in &warnings {
+                    log(4, &warning.to_string());
+                }
+                new
+            }
+            Err(e) => {
+                return refuse(format!(
+                    "{e}; still running the configuration loaded before"
+                ));
+            }
+        };
+        let changes = match super::reload::judge(&self.settings.loaded, &new.loaded) {
+            Ok(changes) => changes,
+            Err(restart) => {
+                return refuse(format!(
+                    "only a restart can change {}; nothing was changed",
+                    restart.join(", ")
+                ));
+            }
+        };
+        if let Err(why) = self.node.reconfigure(now, new.protocol.clone()) {
+            return refuse(why);
+        }
+        self.settings = new;
+        self.config_loaded_unix_ms = unix_ms();
+        log(
+            5,
+            &if changes.is_empty() {
+                "configuration reloaded: nothing the agent acts on changed".to_string()
+            } else {
+                format!("configuration reloaded: {}", changes.join("; "))
+            },
+        );
+        ControlAnswer {
+            changes,
+            ..ControlAnswer::ok()
+        }
     }
 }
 
@@ -369,13 +431,14 @@ fn log_events(events: &[executor::Event]) {
 
 /// Runs the agent until `shutdown` resolves and the resources are handed over, or an
 /// unrecoverable error. `media` and `inbound` come from [`Media::open`], `control` from
-/// [`control::bind`].
+/// [`control::bind`]; each message on `hangups` (SIGHUP) reloads the configuration.
 pub async fn run(
     settings: Settings,
     media: Media,
     mut inbound: mpsc::Receiver<Inbound>,
     control_listener: UnixListener,
     shutdown: impl Future<Output = ()>,
+    mut hangups: mpsc::Receiver<()>,
 ) -> Result<(), super::generation::GenerationError> {
     let (generation, previous) = super::generation::bump(
         &settings.state_dir,
@@ -422,6 +485,7 @@ pub async fn run(
         finished_tx,
         resource_work: Default::default(),
         draining: Default::default(),
+        config_loaded_unix_ms: unix_ms(),
         exit: false,
     };
     agent.effects().await;
@@ -458,6 +522,7 @@ pub async fn run(
     vip_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut shutdown_seen = false;
+    let mut hangups_open = true;
 
     while !agent.exit {
         // Never a deadline already past: a timer the core cannot act on yet (a hand-off still
@@ -484,6 +549,11 @@ pub async fn run(
             Some(call) = control_rx.recv() => {
                 agent.on_control(call, Instant::now());
             }
+            hangup = hangups.recv(), if hangups_open => match hangup {
+                // The outcome is logged either way; nobody waits for an answer.
+                Some(()) => drop(agent.reload(Instant::now())),
+                None => hangups_open = false,
+            },
             Some(datagram) = inbound.recv() => {
                 agent.node.handle_datagram(Instant::now(), &datagram.link, datagram.from, &datagram.data);
             }

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use super::Agent;
 use crate::agent::control::{
-    HeartbeatView, HeldGroup, LinkView, NodeView, StatusAnswer, TransitionCount, TransitionView,
+    HeartbeatView, HeldGroup, KeyView, LinkView, NodeView, StatusAnswer, TimersView,
+    TransitionCount, TransitionView,
 };
 use crate::agent::membership::NodeStatus;
 
@@ -92,6 +93,23 @@ impl Agent {
             last_transition,
             transitions,
             config_digest: self.settings.config_digest.clone(),
+            config_loaded_unix_ms: self.config_loaded_unix_ms,
+            keys: config
+                .keys
+                .keys
+                .values()
+                .map(|k| KeyView {
+                    index: k.index,
+                    method: k.method.name().to_string(),
+                    signs: k.index == config.keys.active,
+                })
+                .collect(),
+            timers: TimersView {
+                deadtime_ms: config.timers.deadtime.as_millis() as u64,
+                initdead_ms: config.timers.initdead.as_millis() as u64,
+                keepalive_ms: config.timers.keepalive.as_millis() as u64,
+                warntime_ms: config.timers.warntime.as_millis() as u64,
+            },
             counters: node.counters().clone(),
             draining,
             generation: node.generation(),
@@ -124,6 +142,26 @@ pub fn status_table(status: &StatusAnswer) -> String {
         if status.comm_up { "up" } else { "not up yet" },
         status.rscstatus,
     );
+    let t = &status.timers;
+    if t.keepalive_ms > 0 {
+        let keys: Vec<String> = status
+            .keys
+            .iter()
+            .map(|k| {
+                let signs = if k.signs { ", signs" } else { "" };
+                format!("{} ({}{signs})", k.index, k.method)
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "timers keepalive {} ms, warntime {} ms, deadtime {} ms, initdead {} ms; keys {}",
+            t.keepalive_ms,
+            t.warntime_ms,
+            t.deadtime_ms,
+            t.initdead_ms,
+            keys.join(", ")
+        );
+    }
     let _ = writeln!(out, "\nNODE             STATUS");
     for node in &status.nodes {
         let me = if node.self_ { " (this node)" } else { "" };
@@ -175,12 +213,15 @@ mod tests {
             {"name":"node2","self":false,"status":"dead"}],
             "resources":[{"group":"nginx","home":"node1","since_unix_ms":1700000000000},
             {"group":"192.168.1.10","home":"node1","since_unix_ms":null}],
-            "rscstatus":"all","uptime_ms":12,"draining":["10.0.0.9"]}"#,
+            "rscstatus":"all","uptime_ms":12,"draining":["10.0.0.9"],
+            "keys":[{"index":1,"method":"sha1","signs":false},{"index":2,"method":"sha1","signs":true}],
+            "timers":{"deadtime_ms":1000,"initdead_ms":3000,"keepalive_ms":200,"warntime_ms":500}}"#,
         )
         .unwrap();
         let table = status_table(&status);
         let expected = "\
 node node1 (generation 4), communication up, resources: all
+timers keepalive 200 ms, warntime 500 ms, deadtime 1000 ms, initdead 3000 ms; keys 1 (sha1), 2 (sha1, signs)
 
 NODE             STATUS
 node1            active (this node)

@@ -141,9 +141,15 @@ pub fn parse(text: &str, file: &Path) -> Result<AuthKeys, ConfigError> {
     Ok(AuthKeys { active, keys })
 }
 
-/// Reads authkeys, refusing it when group or others can read it (3.0.6 checks exactly the
-/// read bits: 0600, 0400 and 0620 pass, 0640 and 0644 do not).
+/// Reads authkeys, refusing it when group or others can read it.
 pub fn load(path: &Path) -> Result<AuthKeys, ConfigError> {
+    check_permissions(path)?;
+    parse(&super::read(path)?, path)
+}
+
+/// Refuses an authkeys that group or others can read (3.0.6 checks exactly the read bits:
+/// 0600, 0400 and 0620 pass, 0640 and 0644 do not).
+pub fn check_permissions(path: &Path) -> Result<(), ConfigError> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(path).map_err(|e| ConfigError {
         at: Location {
@@ -165,7 +171,7 @@ pub fn load(path: &Path) -> Result<AuthKeys, ConfigError> {
             ),
         });
     }
-    parse(&super::read(path)?, path)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -88,14 +88,31 @@ pub struct HeartbeatConfig {
 }
 
 impl HeartbeatConfig {
-    /// Reads `ha.cf`, `haresources` and `authkeys` from `dir` with the real daemon's rules.
+    /// Reads `ha.cf`, `haresources` and `authkeys` from `dir` with the real daemon's rules
+    /// (authkeys' permissions included).
     pub fn load(dir: &Path) -> Result<(Self, Vec<Warning>), ConfigError> {
-        let mut warnings = Vec::new();
         let hacf_path = dir.join("ha.cf");
-        let hacf = HaCf::parse(&read(&hacf_path)?, &hacf_path, &mut warnings)?;
+        let hacf = read(&hacf_path)?;
         let haresources_path = dir.join("haresources");
-        let haresources = Haresources::parse(&read(&haresources_path)?, &haresources_path)?;
-        let authkeys = authkeys::load(&dir.join("authkeys"))?;
+        let haresources = read(&haresources_path)?;
+        authkeys::check_permissions(&dir.join("authkeys"))?;
+        let authkeys = read(&dir.join("authkeys"))?;
+        Self::parse(dir, &hacf, &haresources, &authkeys)
+    }
+
+    /// The three files' texts as they would be in `dir` (which only names them in errors):
+    /// the controller parses what its probe read from a node the way the agent reads its own.
+    pub fn parse(
+        dir: &Path,
+        hacf: &str,
+        haresources: &str,
+        authkeys: &str,
+    ) -> Result<(Self, Vec<Warning>), ConfigError> {
+        let mut warnings = Vec::new();
+        let hacf = HaCf::parse(hacf, &dir.join("ha.cf"), &mut warnings)?;
+        let haresources_path = dir.join("haresources");
+        let haresources = Haresources::parse(haresources, &haresources_path)?;
+        let authkeys = authkeys::parse(authkeys, &dir.join("authkeys"))?;
         for group in &haresources.groups {
             if !hacf.nodes.contains(&group.node) {
                 return Err(ConfigError {
