@@ -335,6 +335,33 @@ fn lab_agent_interoperates_with_real_heartbeat() {
     }
     c.settled_on("node1", "Heartbeat joined");
 
+    // The agent reloads beside Heartbeat: a new warntime in force, and for three deadtimes
+    // after it Heartbeat never stops seeing the agent's node active.
+    let generation = c.status("node1").generation;
+    c.sh(
+        "node1",
+        "sed -i 's/^warntime .*/warntime 600ms/' /etc/ha.d/ha.cf",
+    );
+    let (code, out) = c.agent("node1", "reload");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("warntime 500 ms → 600 ms"), "{out}");
+    let watched = Instant::now();
+    while watched.elapsed() < Duration::from_secs(3) {
+        let seen = real("cl_status nodestatus node1 2>&1");
+        assert_eq!(seen.trim(), "active", "Heartbeat lost the reloaded agent");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let status = c.status("node1");
+    assert_eq!(
+        (status.generation, status.timers.warntime_ms),
+        (generation, 600)
+    );
+    assert_eq!(
+        status.node_view("node2").map(|n| n.status.as_str()),
+        Some("active")
+    );
+    c.settled_on("node1", "the agent reloaded beside Heartbeat");
+
     // The agent hands over to Heartbeat and Heartbeat hands back (hb_standby).
     let (code, out) = c.agent("node1", "standby");
     assert_eq!(code, 0, "{out}");
@@ -607,4 +634,137 @@ PY"#,
         after.generation, before.generation,
         "the agent did not restart"
     );
+}
+
+/// The agent reloads its configuration in place. A timer changed in the inventory reaches the
+/// agents through `apply` as a reload: no hand-off (the holder, its "since" and the agents'
+/// generations unchanged, no transition counted) and the new timers in force. A broken
+/// authkeys pushed by hand and `hadeploy-agent reload` (or SIGHUP) leave the agent on the
+/// configuration it had; a change only a restart can make is refused with the reason.
+#[test]
+fn lab_agent_reloads_its_configuration_in_place() {
+    let c = Cluster::up("t-reload", 2);
+    let before: Vec<StatusAnswer> = c.nodes.iter().map(|n| c.status(n)).collect();
+    let held_since = before[0].resources[0].since_unix_ms;
+    assert!(held_since.is_some());
+    let transitions = |s: &StatusAnswer| -> u64 { s.transitions.iter().map(|t| t.count).sum() };
+
+    let lab_inventory = c.guard.lab.inventory_path();
+    let text = std::fs::read_to_string(&lab_inventory).unwrap();
+    let slower = text
+        .replace("ha_warntime: 500ms", "ha_warntime: 700ms")
+        .replace("ha_deadtime: 1\n", "ha_deadtime: 2\n")
+        .replace("ha_initdead: 3\n", "ha_initdead: 5\n");
+    assert_ne!(slower, text, "the lab inventory's timers moved");
+    // Beside the lab's own inventory, so it shares the cluster's secret.
+    let inventory = lab_inventory.with_file_name("inventory-slower.yml");
+    std::fs::write(&inventory, slower).unwrap();
+    let ssh_config = c.guard.lab.ssh_config_path();
+    let apply = |check: bool| {
+        let mut args = vec!["apply", "--ssh-config", ssh_config.to_str().unwrap()];
+        if check {
+            args.push("--check");
+        }
+        args.push(inventory.to_str().unwrap());
+        hadeploy(&args)
+    };
+    let reload_line = "handler: reload hadeploy-agent in place (warntime 500 ms → 700 ms; deadtime 1000 ms → 2000 ms; initdead 3000 ms → 5000 ms)";
+    let checked = apply(true);
+    assert_eq!(checked.status.code(), Some(2), "{}", stderr(&checked));
+    assert!(
+        stdout(&checked).contains(&format!("would {reload_line}")),
+        "check mode names the reload:\n{}",
+        stdout(&checked)
+    );
+    let applied = apply(false);
+    assert!(
+        applied.status.success(),
+        "{}{}",
+        stdout(&applied),
+        stderr(&applied)
+    );
+    assert_eq!(
+        stdout(&applied).matches(reload_line).count(),
+        2,
+        "both agents reloaded:\n{}",
+        stdout(&applied)
+    );
+    assert!(!stdout(&applied).contains("restart hadeploy-agent"));
+    for (node, was) in c.nodes.iter().zip(&before) {
+        let now = c.status(node);
+        assert_eq!(now.generation, was.generation, "{node} was not restarted");
+        assert_eq!(now.timers.warntime_ms, 700, "{node}");
+        assert_eq!(now.timers.deadtime_ms, 2000, "{node}");
+        assert_eq!(transitions(&now), transitions(was), "{node}: no hand-off");
+        assert!(now.config_loaded_unix_ms > was.config_loaded_unix_ms);
+        assert!(now.nodes.iter().all(|n| n.status == "active"), "{now}");
+    }
+    let after = c.status("node1");
+    assert_eq!(
+        after.resources[0].since_unix_ms, held_since,
+        "the VIP never moved"
+    );
+    c.settled_on("node1", "timers reloaded");
+    // The rerun changes nothing, and the drift check agrees the agents run what is on disk.
+    let again = apply(false);
+    assert!(again.status.success());
+    assert!(!stdout(&again).contains("handler:"), "{}", stdout(&again));
+
+    // A broken authkeys, by hand: refused, and the agent runs on with what it had.
+    let digest = after.config_digest.clone();
+    c.sh(
+        "node1",
+        "cp -p /etc/ha.d/authkeys /root/authkeys.good && printf 'auth 3\\n1 sha1 x\\n' > /etc/ha.d/authkeys",
+    );
+    let (code, out) = c.agent("node1", "reload");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("authkeys") && out.contains("still running"),
+        "{out}"
+    );
+    // SIGHUP takes the same path: refused, logged, nothing changed.
+    c.sh("node1", "systemctl kill -s HUP hadeploy-agent");
+    let began = Instant::now();
+    while !c
+        .sh(
+            "node1",
+            "journalctl -u hadeploy-agent -o cat | grep -c 'reload refused'",
+        )
+        .trim()
+        .parse::<u32>()
+        .is_ok_and(|n| n >= 2)
+    {
+        assert!(
+            began.elapsed() < SETTLE,
+            "SIGHUP was not logged as a refused reload"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = c.status("node1");
+    assert_eq!(status.config_digest, digest);
+    assert_eq!(
+        status.generation, before[0].generation,
+        "still the same agent"
+    );
+    assert_eq!(status.keys.len(), after.keys.len());
+    c.sh("node1", "mv /root/authkeys.good /etc/ha.d/authkeys");
+
+    // What only a restart can change is refused, naming it.
+    c.sh(
+        "node1",
+        "cp -p /etc/ha.d/ha.cf /root/ha.cf.good && sed -i 's/^auto_failback .*/auto_failback off/' /etc/ha.d/ha.cf && grep -q '^auto_failback off' /etc/ha.d/ha.cf",
+    );
+    let (code, out) = c.agent("node1", "reload");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("only a restart can change auto_failback"),
+        "{out}"
+    );
+    c.sh("node1", "mv /root/ha.cf.good /etc/ha.d/ha.cf");
+    let (code, out) = c.agent("node1", "reload");
+    assert_eq!(code, 0, "{out}");
+    c.settled_on("node1", "refused reloads");
+    let last = c.status("node1");
+    assert_eq!(last.resources[0].since_unix_ms, held_since);
+    assert_eq!(transitions(&last), transitions(&before[0]));
 }

@@ -291,7 +291,7 @@ fn desired_file(f: RenderedFile) -> DesiredFile {
         content: Arc::new(f.content.into_bytes()),
         mode: f.mode,
         secret: f.secret,
-        notifies_agent: f.restarts_agent,
+        notifies_agent: f.notifies_agent,
     }
 }
 
@@ -476,27 +476,33 @@ async fn plan_and_execute(
                 diff: if options.diff { s.diff(&state) } else { None },
             })
             .collect();
-        if options.check || steps.is_empty() {
-            if !steps.is_empty() {
-                host.report.outcome = Outcome::Changed;
-            }
-            continue;
-        }
         let agent_was_running = state
             .services
             .get("hadeploy-agent")
             .is_some_and(|s| s.running);
+        let action = if agent_was_running {
+            plan::agent_action(&steps, &state)
+        } else {
+            AgentAction::Nothing
+        };
+        if options.check || steps.is_empty() {
+            if !steps.is_empty() {
+                host.report.outcome = Outcome::Changed;
+            }
+            if let Some(description) = action.describe() {
+                host.report.steps.push(StepReport {
+                    description,
+                    diff: None,
+                });
+            }
+            continue;
+        }
         let events: Vec<String> = steps.iter().map(Step::describe).collect();
         let (bytes, forks, host_name) =
             (agent.bytes.clone(), forks.clone(), host.node.host.clone());
         tasks.spawn(async move {
             let _permit = forks.acquire_owned().await;
             let result = execute(transport, &steps, bytes).await;
-            let action = if agent_was_running {
-                plan::agent_action(&steps, &state)
-            } else {
-                AgentAction::Nothing
-            };
             (i, host_name, events, result.map(|()| action))
         });
     }
@@ -579,33 +585,22 @@ async fn notify_agents(roles: &Roles, hosts: &mut [HostRun], notify: Vec<(usize,
             InitSystem::Systemd => "systemctl restart hadeploy-agent.service",
             _ => "/etc/init.d/hadeploy-agent restart",
         };
-        let (script, description) = match &action {
-            AgentAction::Reload(changes) => (
-                format!(
-                    "{test}{{ {agent} reload || {{ echo 'the agent refused the reload; restarting it' >&2; {restart}; }}; }}",
-                    agent = super::probe::AGENT_PATH
-                ),
-                format!(
-                    "handler: reload hadeploy-agent in place ({})",
-                    if changes.is_empty() {
-                        "nothing it acts on changed".to_string()
-                    } else {
-                        changes.join("; ")
-                    }
-                ),
+        let Some(description) = action.describe() else {
+            continue;
+        };
+        let script = match &action {
+            AgentAction::Reload(_) => format!(
+                "{test}{{ {agent} reload >/dev/null || {{ echo 'the agent refused the reload; restarting it' >&2; {restart}; }}; }}",
+                agent = super::probe::AGENT_PATH
             ),
-            AgentAction::Restart(why) => (
-                format!("{test}{restart}"),
-                format!("handler: restart hadeploy-agent ({})", why.join("; ")),
-            ),
-            AgentAction::Nothing => continue,
+            _ => format!("{test}{restart}"),
         };
         match transport.run(&script, None).await {
             Ok(out) if out.success() => {
                 let fell_back = out.stderr_text().contains("refused the reload");
                 hosts[i].report.steps.push(StepReport {
                     description: if fell_back {
-                        "handler: restart hadeploy-agent (it refused the reload)".into()
+                        "handler: restart hadeploy-agent, a hand-off where it holds (it refused the reload)".into()
                     } else {
                         description
                     },

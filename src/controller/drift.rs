@@ -757,8 +757,8 @@ fn restart_pending(
     let mut f = finding(&cluster.name, Some(name), Kind::Runtime, "restart-pending");
     f.subject = "hadeploy-agent configuration".into();
     f.expected = "the agent runs the configuration in /etc/ha.d".into();
-    f.actual = "the files changed since the agent started: it still runs the old one".into();
-    f.fix = "hadeploy apply restarts it after checking the new configuration, one node at a time"
+    f.actual = "the files changed since the agent loaded them: it still runs the old ones".into();
+    f.fix = "hadeploy apply reloads it in place (a restart only where the change needs one), one node at a time, after checking the new configuration"
         .into();
     out.push(f);
 }

@@ -1,7 +1,7 @@
 //! Desired state versus the probed state of one node → the steps that close the gap. Pure: no
 //! I/O, so `--check` shows exactly what `apply` would do, and `--diff` shows the diffs of the
 //! same steps (secrets redacted). A step that changes the agent's configuration notifies the
-//! handler that restarts the agent afterwards.
+//! handler, which reloads the agent in place or restarts it (`agent_action`).
 
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ pub struct DesiredFile {
     pub mode: u32,
     /// Never show the content: diffs say only that it changed.
     pub secret: bool,
-    /// A change means the agent must be restarted (its configuration).
+    /// A change means the running agent must reload or restart (`agent_action`).
     pub notifies_agent: bool,
 }
 
@@ -269,12 +269,50 @@ pub enum AgentAction {
     Restart(Vec<String>),
 }
 
+impl AgentAction {
+    /// The handler's line in the recap (and in check mode, what it would do).
+    pub fn describe(&self) -> Option<String> {
+        match self {
+            AgentAction::Nothing => None,
+            AgentAction::Reload(changes) if changes.is_empty() => {
+                Some("handler: reload hadeploy-agent in place (nothing it acts on changed)".into())
+            }
+            AgentAction::Reload(changes) => Some(format!(
+                "handler: reload hadeploy-agent in place ({})",
+                changes.join("; ")
+            )),
+            AgentAction::Restart(why) => Some(format!(
+                "handler: restart hadeploy-agent, a hand-off where it holds ({})",
+                why.join("; ")
+            )),
+        }
+    }
+}
+
 /// Reload or restart, judged by the agent's own rule on the files the probe read and the ones
 /// the steps write, so `apply` reloads exactly when the agent will accept it.
 pub fn agent_action(steps: &[Step], current: &NodeState) -> AgentAction {
     use crate::agent::setup::{AGENT_CF, CONFIG_FILES};
     if !steps.iter().any(Step::notifies_agent) {
-        return AgentAction::Nothing;
+        // Files already as desired, but the agent still runs what it loaded before they
+        // changed: a reload converges it (and the agent itself falls back to "restart" when
+        // that is what the difference needs).
+        let loaded = current.agent_view().and_then(Result::ok);
+        let on_disk = crate::agent::setup::digest_over(false, |name| {
+            current
+                .files
+                .get(&format!("{CONFIG_DIR}{name}"))?
+                .as_ref()
+                .map(|f| f.content.clone())
+        });
+        return match loaded {
+            Some(status) if !status.config_digest.is_empty() && status.config_digest != on_disk => {
+                AgentAction::Reload(vec![
+                    "it runs an older configuration than the one in /etc/ha.d".into(),
+                ])
+            }
+            _ => AgentAction::Nothing,
+        };
     }
     let mut written: Vec<(&str, &[u8])> = Vec::new();
     for step in steps {
@@ -498,6 +536,29 @@ mod tests {
         );
         assert_eq!(
             agent_action(&plan(&d, &state), &state),
+            AgentAction::Nothing
+        );
+        // The files are as desired but the agent says it loaded others: a reload converges it.
+        let mut pending = state.clone();
+        let mut status = crate::agent::control::StatusAnswer {
+            config_digest: "loaded-before-a-hand-edit".into(),
+            ..Default::default()
+        };
+        pending.agent_status = Some(status.to_string().into_bytes());
+        assert!(matches!(
+            agent_action(&plan(&d, &pending), &pending),
+            AgentAction::Reload(why) if why[0].contains("older configuration")
+        ));
+        status.config_digest = crate::agent::setup::digest_over(false, |name| {
+            pending
+                .files
+                .get(&format!("/etc/ha.d/{name}"))?
+                .as_ref()
+                .map(|f| f.content.clone())
+        });
+        pending.agent_status = Some(status.to_string().into_bytes());
+        assert_eq!(
+            agent_action(&plan(&d, &pending), &pending),
             AgentAction::Nothing
         );
         state.agent_sha1 = Some("older".into());

@@ -41,8 +41,9 @@ pub struct RenderedFile {
     pub mode: u32,
     /// Contains a secret: never print `content` (diffs redact it).
     pub secret: bool,
-    /// The agent reads it only at start, so a change restarts the agent.
-    pub restarts_agent: bool,
+    /// The agent runs on it: a change reloads or restarts the agent
+    /// (`controller::plan::agent_action` decides which).
+    pub notifies_agent: bool,
 }
 
 impl std::fmt::Debug for RenderedFile {
@@ -226,28 +227,28 @@ impl Renderer {
                         content: render("ha.cf.j2")?,
                         mode: 0o644,
                         secret: false,
-                        restarts_agent: true,
+                        notifies_agent: true,
                     },
                     RenderedFile {
                         path: "etc/ha.d/haresources",
                         content: render("haresources.j2")?,
                         mode: 0o644,
                         secret: false,
-                        restarts_agent: true,
+                        notifies_agent: true,
                     },
                     RenderedFile {
                         path: "etc/ha.d/authkeys",
                         content: render("authkeys.j2")?,
                         mode: 0o600,
                         secret: true,
-                        restarts_agent: true,
+                        notifies_agent: true,
                     },
                     RenderedFile {
                         path: "etc/ha.d/hadeploy-agent.cf",
                         content: render("hadeploy-agent.cf.j2")?,
                         mode: 0o644,
                         secret: false,
-                        restarts_agent: true,
+                        notifies_agent: true,
                     },
                 ],
             });

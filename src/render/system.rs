@@ -30,13 +30,18 @@ fn restart_delay(deadtime: std::time::Duration) -> std::time::Duration {
 }
 
 /// The node's system files for the way it starts services; `deadtime` is the cluster's.
+///
+/// None of them restarts a running agent when it changes: systemd reads the unit again at the
+/// daemon-reload that follows and applies it from the agent's next start or stop, and an init
+/// script is read whenever it runs. A restart would be a hand-off on the holder, and the
+/// unit's RestartSec follows the deadtime, so a timer change would move the VIP.
 pub fn files(service: AgentService, deadtime: std::time::Duration) -> Vec<RenderedFile> {
-    let file = |path, content: &str, mode, restarts_agent| RenderedFile {
+    let file = |path, content: &str, mode, notifies_agent| RenderedFile {
         path,
         content: content.to_string(),
         mode,
         secret: false,
-        restarts_agent,
+        notifies_agent,
     };
     let manual = String::from_utf8(crate::agent::cli::manual()).expect("roff is UTF-8");
     vec![
@@ -49,13 +54,13 @@ pub fn files(service: AgentService, deadtime: std::time::Duration) -> Vec<Render
                     &format!("{}ms", restart_delay(deadtime).as_millis()),
                 ),
                 0o644,
-                true,
+                false,
             ),
             AgentService::InitScript => file(
                 INIT_SCRIPT,
                 include_str!("../../templates/hadeploy-agent.init"),
                 0o755,
-                true,
+                false,
             ),
         },
         file(AGENT_MANUAL, &manual, 0o644, false),
@@ -77,7 +82,7 @@ mod tests {
         assert!(systemd.iter().chain(&sysv).all(|f| PATHS.contains(&f.path)));
         let unit = &systemd[1];
         assert!(
-            unit.restarts_agent && unit.content.contains("Documentation=man:hadeploy-agent(8)")
+            !unit.notifies_agent && unit.content.contains("Documentation=man:hadeploy-agent(8)")
         );
         assert!(
             unit.content.contains("\nRestartSec=6500ms\n"),
@@ -87,7 +92,7 @@ mod tests {
         assert!(unit.content.contains("\nKillMode=mixed\n"));
         assert_eq!(sysv[1].mode, 0o755);
         assert!(systemd[0].content.contains("net.ipv4.ip_nonlocal_bind = 1"));
-        assert!(!systemd[0].restarts_agent && !systemd[2].restarts_agent);
+        assert!(systemd.iter().chain(&sysv).all(|f| !f.notifies_agent));
         assert!(systemd[2].content.contains(".TH hadeploy"));
     }
 }
