@@ -768,3 +768,139 @@ fn lab_agent_reloads_its_configuration_in_place() {
     assert_eq!(last.resources[0].since_unix_ms, held_since);
     assert_eq!(transitions(&last), transitions(&before[0]));
 }
+
+/// `hadeploy rotate-key` on a live pair, interrupted once: the controller is killed after a
+/// node reached stage 2 (one node signing with the new key, the other with the old), and the
+/// rerun resumes from there. Throughout, a client on the VIP gets every answer; afterwards the
+/// new secret is on every node and in the secrets file, the old one nowhere, no agent was
+/// restarted, nothing moved, no signature failed, `diff` is clean, and neither secret appears
+/// in any output. An unhealthy cluster is refused with nothing changed.
+#[test]
+fn lab_agent_rotate_key_with_no_moment_of_mistrust() {
+    use std::io::BufRead;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let c = Cluster::up("t-rotate", 2);
+    let inventory = c.guard.lab.inventory_path();
+    let ssh_config = c.guard.lab.ssh_config_path();
+    let secret_file = inventory
+        .with_file_name(".hadeploy-secrets")
+        .join("lab.key");
+    let next_file = secret_file.with_file_name("lab.key.next");
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap().trim().to_string();
+    let old = read(&secret_file);
+    let before: Vec<StatusAnswer> = c.nodes.iter().map(|n| c.status(n)).collect();
+    let since = before[0].resources[0].since_unix_ms;
+    let transitions = |s: &StatusAnswer| -> u64 { s.transitions.iter().map(|t| t.count).sum() };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let prober = {
+        let (stop, vip) = (stop.clone(), c.vip);
+        std::thread::spawn(move || {
+            let (mut answered, mut failed) = (0u32, 0u32);
+            while !stop.load(Ordering::Relaxed) {
+                match http_get(vip, Duration::from_millis(500)) {
+                    Some(_) => answered += 1,
+                    None => failed += 1,
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (answered, failed)
+        })
+    };
+    let args = [
+        "rotate-key",
+        "--ssh-config",
+        ssh_config.to_str().unwrap(),
+        inventory.to_str().unwrap(),
+    ];
+    // The first run is killed once a node has reached stage 2.
+    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_hadeploy"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first_output = String::new();
+    for line in std::io::BufReader::new(first.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        first_output.push_str(&line);
+        first_output.push('\n');
+        if line.contains("stage 2 of") {
+            break;
+        }
+    }
+    first.kill().unwrap();
+    let _ = first.wait();
+    assert!(first_output.contains("stage 2 of"), "{first_output}");
+    assert!(
+        next_file.exists(),
+        "the new secret is kept beside the old until the end"
+    );
+    let resumed = hadeploy(&args);
+    stop.store(true, Ordering::Relaxed);
+    let (answered, failed) = prober.join().unwrap();
+    let printed = format!("{first_output}{}{}", stdout(&resumed), stderr(&resumed));
+    assert!(resumed.status.success(), "{printed}");
+    eprintln!("rotation: {answered} requests answered, {failed} failed\n{printed}");
+    assert_eq!(failed, 0, "a client request failed during the rotation");
+    assert!(answered > 10);
+
+    let new = read(&secret_file);
+    assert_ne!(new, old);
+    assert_eq!(new.len(), 64);
+    assert!(!next_file.exists());
+    for secret in [&old, &new] {
+        assert!(!printed.contains(secret.as_str()), "a secret was printed");
+    }
+    for (node, was) in c.nodes.iter().zip(&before) {
+        let authkeys = c.sh(node, "cat /etc/ha.d/authkeys");
+        assert!(
+            authkeys.contains(&new) && !authkeys.contains(&old),
+            "{node}"
+        );
+        let journal = c.sh(node, "journalctl -u hadeploy-agent -o cat");
+        assert!(
+            !journal.contains(&new) && !journal.contains(&old),
+            "{node}: a secret in the journal"
+        );
+        let now = c.status(node);
+        assert_eq!(now.generation, was.generation, "{node} was not restarted");
+        assert_eq!(transitions(&now), transitions(was), "{node}: no hand-off");
+        assert_eq!(
+            now.counters.bad_auth, was.counters.bad_auth,
+            "{node}: a signature failed"
+        );
+        assert_eq!(now.keys.len(), 1, "{node}: only the new key is left");
+        assert!(now.keys[0].signs && now.keys[0].index == 1);
+        assert!(now.nodes.iter().all(|n| n.status == "active"));
+    }
+    assert_eq!(c.status("node1").resources[0].since_unix_ms, since);
+    let diff = hadeploy(&[
+        "diff",
+        "--ssh-config",
+        ssh_config.to_str().unwrap(),
+        inventory.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        diff.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&diff),
+        stderr(&diff)
+    );
+
+    // A node whose agent is down: refused, nothing changed.
+    c.sh("node2", "systemctl stop hadeploy-agent");
+    c.settled_on("node1", "node2's agent stopped");
+    let refused = hadeploy(&args);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("nothing was changed") || stderr(&refused).contains("healthy"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(read(&secret_file), new);
+    assert!(!next_file.exists());
+}

@@ -10,6 +10,7 @@ pub mod drill;
 pub mod lab;
 pub mod manual;
 pub mod render;
+pub mod rotate_key;
 pub mod status;
 
 use std::ffi::OsString;
@@ -50,6 +51,8 @@ pub enum Command {
     Drill(drill::Args),
     /// Who holds what on every cluster, how every node sees the others; exit 2 when degraded.
     Status(status::Args),
+    /// A new authkeys secret on every node, with no moment the nodes stop trusting each other.
+    RotateKey(rotate_key::Args),
     /// Local Docker nodes to try hadeploy and rehearse drills on.
     Lab {
         #[command(subcommand)]
@@ -93,6 +96,9 @@ pub fn run(cli: Cli) -> Result<Status, Error> {
         Command::Diff(args) => diff::run(&args).map_err(|e| e.context("hadeploy diff")),
         Command::Drill(args) => drill::run(&args).map_err(|e| e.context("hadeploy drill")),
         Command::Status(args) => status::run(&args).map_err(|e| e.context("hadeploy status")),
+        Command::RotateKey(args) => {
+            rotate_key::run(&args).map_err(|e| e.context("hadeploy rotate-key"))
+        }
         Command::Lab { command } => lab::run(command).map_err(|e| e.context("hadeploy lab")),
         Command::Completions { shell } => {
             let mut out = Vec::new();

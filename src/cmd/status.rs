@@ -137,6 +137,8 @@ struct GroupView {
 #[derive(Default, Serialize)]
 struct NodeView {
     host: String,
+    /// Its Heartbeat name (`ha_node_name`, else the host's), which the agents' views use.
+    node_name: String,
     reachable: bool,
     error: Option<String>,
     agent_version: Option<String>,
@@ -228,6 +230,7 @@ impl FleetView {
                 }
                 let mut view = NodeView {
                     host: host.node.host.clone(),
+                    node_name: host.node.node_name.clone(),
                     reachable: host.state.is_some(),
                     error,
                     agent_version: host.state.as_ref().and_then(|s| s.agent_version.clone()),
@@ -379,7 +382,7 @@ impl FleetView {
                     let seen = observer
                         .sees
                         .iter()
-                        .find(|(name, _)| name.eq_ignore_ascii_case(&n.host))
+                        .find(|(name, _)| name.eq_ignore_ascii_case(&n.node_name))
                         .map_or("-", |(_, st)| st.as_str());
                     let _ = write!(line, " {seen:<12}");
                 }
@@ -429,6 +432,51 @@ impl FleetView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The matrix matches each agent's view by the Heartbeat node name, which need not be the
+    /// inventory's host name (`ha_node_name`).
+    #[test]
+    fn the_matrix_reads_the_agents_views_by_node_name() {
+        let node = |host: &str, node_name: &str, sees: &[(&str, &str)]| NodeView {
+            host: host.into(),
+            node_name: node_name.into(),
+            reachable: true,
+            agent_version: Some("hadeploy-agent 0.1.0".into()),
+            generation: Some(3),
+            sees: sees
+                .iter()
+                .map(|(n, s)| (n.to_string(), s.to_string()))
+                .collect(),
+            ..NodeView::default()
+        };
+        let fleet = FleetView {
+            clusters: vec![ClusterView {
+                name: "web".into(),
+                healthy: true,
+                degraded: false,
+                problems: vec![],
+                critical: false,
+                groups: vec![],
+                nodes: vec![
+                    node("web1", "lb-a", &[("lb-a", "active"), ("lb-b", "active")]),
+                    node("web2", "lb-b", &[("lb-a", "dead"), ("lb-b", "active")]),
+                ],
+                last_hand_off: None,
+            }],
+            exit_code: 0,
+        };
+        let text = fleet.text(0);
+        let row = |host: &str| {
+            text.lines()
+                .find(|l| l.trim_start().starts_with(host))
+                .unwrap_or_else(|| panic!("no row for {host}:\n{text}"))
+                .split_whitespace()
+                .collect::<Vec<_>>()
+        };
+        // Row web1 (lb-a): web1 sees it active, web2 sees it dead.
+        assert_eq!(row("web1")[4..6], ["active", "dead"], "{text}");
+        assert_eq!(row("web2")[4..6], ["active", "active"], "{text}");
+    }
 
     #[test]
     fn durations_read_as_an_operator_says_them() {

@@ -47,7 +47,7 @@ pub enum SecretError {
 }
 
 /// 32 random bytes, hex encoded: 256 bits, and only characters authkeys' `%s` scan keeps whole.
-fn generate() -> Result<String, String> {
+pub fn generate() -> Result<String, String> {
     let mut bytes = [0u8; 32];
     rand::rngs::SysRng
         .try_fill_bytes(&mut bytes)
