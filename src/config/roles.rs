@@ -109,6 +109,11 @@ impl Roles {
         Ok(Roles { roles })
     }
 
+    /// Every role's name, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.roles.keys().map(String::as_str)
+    }
+
     pub fn get(&self, name: &str) -> Option<&Role> {
         self.roles.get(name)
     }

@@ -47,6 +47,8 @@ pub use diag::{Diagnostic, Diagnostics, Severity};
 pub struct Inventory {
     pub file: PathBuf,
     pub clusters: Vec<Cluster>,
+    /// Every group with its hosts (children's included): Ansible's `groups`, for templates.
+    pub groups: std::collections::BTreeMap<String, Vec<String>>,
     pub warnings: Diagnostics,
 }
 
@@ -69,9 +71,15 @@ impl Inventory {
         if diags.has_errors() {
             return Err(diags);
         }
+        let groups = layout
+            .groups
+            .keys()
+            .map(|g| (g.clone(), layout.group_hosts(g)))
+            .collect();
         Ok(Inventory {
             file: file.to_path_buf(),
             clusters,
+            groups,
             warnings: diags,
         })
     }

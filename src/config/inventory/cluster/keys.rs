@@ -37,7 +37,28 @@ pub const CLUSTER_KEYS: &[&str] = &[
 ];
 
 /// Keys that differ per node.
-pub const HOST_KEYS: &[&str] = &["ha_heartbeat_address", "ha_service_address", "ha_node_name"];
+pub const HOST_KEYS: &[&str] = &[
+    "ha_heartbeat_address",
+    "ha_service_address",
+    "ha_node_name",
+    "ha_files",
+];
+
+/// Paths `apply` writes itself (and the directories it owns): no `ha_files` entry may land in
+/// one, or two sources of truth would fight over a file. `controller::apply`'s tests hold
+/// every path it installs to this list.
+pub const RESERVED_PATHS: &[&str] = &[
+    "/etc/ha.d",
+    "/var/lib/hadeploy",
+    "/usr/local/sbin/hadeploy-agent",
+    "/etc/sysctl.d/90-hadeploy.conf",
+    "/etc/systemd/system/hadeploy-agent.service",
+    "/etc/init.d/hadeploy-agent",
+    "/usr/local/share/man/man8/hadeploy-agent.8",
+];
+
+/// The fields of an `ha_files` entry.
+pub(super) const FILE_FIELDS: &[&str] = &["src", "dest", "mode", "owner", "group", "service"];
 
 pub(super) const DEFAULT_UDPPORT: u16 = 694;
 pub(super) const DEFAULT_AUTOSTART: [&str; 4] = ["nginx", "apache2", "httpd", "haproxy"];

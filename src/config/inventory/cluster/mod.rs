@@ -10,6 +10,7 @@ mod keys;
 #[cfg(test)]
 mod testing;
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
@@ -17,7 +18,7 @@ use crate::config::ha::{AuthMethod, AutoFailback, HbDuration, Ipv4Net};
 use crate::config::inventory::diag::Origin;
 
 pub use build::build_clusters;
-pub use keys::{CLUSTER_KEYS, HOST_KEYS};
+pub use keys::{CLUSTER_KEYS, HOST_KEYS, RESERVED_PATHS};
 
 /// How heartbeats travel between the nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,6 +134,25 @@ pub struct ClusterNode {
     pub connection: Connection,
     pub heartbeat_address: Option<Ipv4Net>,
     pub service_address: Option<Ipv4Addr>,
+    pub origin: Origin,
+    /// `ha_files`: the service configuration files this node gets.
+    pub files: Vec<ServiceFile>,
+    /// Every variable the host resolves to, as the plain data its templates see.
+    pub vars: BTreeMap<String, serde_json::Value>,
+}
+
+/// An `ha_files` entry: a template rendered for one node and installed at `dest`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceFile {
+    /// The template, already joined to the inventory's directory.
+    pub src: PathBuf,
+    /// Absolute and normalised, outside what hadeploy manages itself.
+    pub dest: String,
+    pub mode: u32,
+    pub owner: String,
+    pub group: String,
+    /// The role whose config test validates the file and whose reload applies it.
+    pub service: Option<String>,
     pub origin: Origin,
 }
 

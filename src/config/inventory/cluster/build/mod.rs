@@ -4,10 +4,12 @@
 //! out in), the rule that cluster-wide keys agree on every node, and the final assembly. Each
 //! section of the schema is read in its own room, as more `impl ClusterBuilder` blocks:
 //! `nodes` (per-host addresses and connection), `timers`, `media` (the heartbeat link), `auth`,
-//! `vips`, `resources` (the resource group and its policy); `read` holds the typed readers and
+//! `vips`, `resources` (the resource group and its policy), `files` (`ha_files`, the services'
+//! configuration); `read` holds the typed readers and
 //! error helpers they all share.
 
 mod auth;
+mod files;
 mod media;
 mod nodes;
 mod read;
@@ -15,6 +17,7 @@ mod resources;
 mod timers;
 mod vips;
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use crate::config::inventory::diag::{Diagnostic, Diagnostics, Origin};
@@ -22,7 +25,8 @@ use crate::config::inventory::layout::{Layout, Var, Vars};
 
 use super::checks::{Membership, check_across_clusters};
 use super::keys::{CLUSTER_KEYS, report_unknown_keys};
-use super::{Cluster, ClusterNode};
+use super::{Cluster, ClusterNode, ServiceFile};
+use crate::config::roles::Roles;
 
 /// Builds every cluster of a loaded layout, reporting each problem once at its source.
 pub fn build_clusters(layout: &Layout, diags: &mut Diagnostics) -> Vec<Cluster> {
@@ -34,13 +38,16 @@ pub fn build_clusters(layout: &Layout, diags: &mut Diagnostics) -> Vec<Cluster> 
         .filter(|g| g.inline_vars.contains_key("ha_vips") || g.file_vars.contains_key("ha_vips"))
         .map(|g| g.name.as_str())
         .collect();
+    // Roles are read once: `ha_files` entries name them. A broken role file is reported where
+    // an entry needs it.
+    let roles = Roles::load(&inventory_dir).map_err(|e| e.to_string());
     let mut membership = Membership::default();
     let mut clusters = Vec::new();
     for group in cluster_groups {
         let hosts = layout.group_hosts(group);
         let nodes_ok = membership.claim(layout, group, &hosts, diags);
         if let Some(cluster) =
-            ClusterBuilder::new(layout, group, &inventory_dir, diags).build(&nodes_ok)
+            ClusterBuilder::new(layout, group, &inventory_dir, &roles, diags).build(&nodes_ok)
         {
             clusters.push(cluster);
         }
@@ -53,7 +60,10 @@ struct ClusterBuilder<'a> {
     layout: &'a Layout,
     group: &'a str,
     inventory_dir: &'a Path,
+    roles: &'a Result<Roles, String>,
     diags: &'a mut Diagnostics,
+    /// `ha_files` lists already read, by where they were set.
+    files_read: HashMap<String, Vec<ServiceFile>>,
     /// Errors found while building this cluster; a cluster with any is not returned.
     failed: bool,
 }
@@ -63,13 +73,16 @@ impl<'a> ClusterBuilder<'a> {
         layout: &'a Layout,
         group: &'a str,
         inventory_dir: &'a Path,
+        roles: &'a Result<Roles, String>,
         diags: &'a mut Diagnostics,
     ) -> Self {
         Self {
             layout,
             group,
             inventory_dir,
+            roles,
             diags,
+            files_read: HashMap::new(),
             failed: false,
         }
     }

@@ -116,6 +116,7 @@ impl ClusterBuilder<'_> {
             },
             None => connection_host.parse().ok(),
         };
+        let files = self.service_files(vars);
         Some(ClusterNode {
             host: host.to_string(),
             node_name,
@@ -129,6 +130,11 @@ impl ClusterBuilder<'_> {
             heartbeat_address,
             service_address,
             origin,
+            files,
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.clone(), super::files::template_value(&v.node)))
+                .collect(),
         })
     }
 
