@@ -5,8 +5,10 @@
 //! byte-identical on every node, ha.cf differing only in its ucast lines, udpport before every
 //! media line, node lines equal to the cluster's node names. The other files a node gets —
 //! the sysctl drop-in, the agent's unit or init script, its manual page — come from `system`,
-//! so every file `apply` installs is produced here.
+//! so every file `apply` installs is produced here; the services' own configuration from the
+//! inventory's `ha_files` templates comes from `service_files`.
 
+pub mod service_files;
 pub mod system;
 
 use std::fs;
@@ -95,6 +97,8 @@ pub enum RenderError {
         cluster: String,
         method: &'static str,
     },
+    #[error("{host}: template {message}")]
+    ServiceTemplate { host: String, message: String },
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
