@@ -2,7 +2,10 @@
 //! every selected host in parallel, one round trip each (`probe_all`), refuse what must not be
 //! touched (the preflights), plan and execute per host (`plan_and_execute`), and finally
 //! restart agents whose configuration changed — one node at a time, so a cluster never loses
-//! all its agents at once (`restart_agents`). A failing or unreachable host never stops the others unless
+//! all its agents at once (`restart_agents`). The services' own files (`ha_files`) are rendered
+//! once the probe brought the facts (`render_service_files`), staged and tested on every node
+//! before anything else changes (`stage_service_files`), and their services reloaded where they
+//! run after the rest (`reload_services`). A failing or unreachable host never stops the others unless
 //! `any_errors_fatal` asks for it.
 
 use std::path::{Path, PathBuf};
@@ -12,8 +15,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use super::manifest;
-use super::plan::{self, AgentAction, Desired, DesiredFile, Stamp, Step};
+use super::plan::{self, AgentAction, Desired, DesiredFile, ServiceFileMeta, Stamp, Step};
 use super::probe::{self, InitSystem, NodeState, OsFamily};
+use super::service_files::{self, Reloaded};
 use crate::config::inventory::{Cluster, ClusterNode, Inventory, secrets};
 use crate::config::roles::{Family, Roles};
 use crate::files::sha1_hex;
@@ -87,6 +91,14 @@ pub enum ApplyError {
     EmptyLimit(String),
     #[error(transparent)]
     Role(#[from] crate::config::roles::RoleError),
+    /// A node refused the new `ha_files` (its config test) or could not stage them.
+    #[error("{host}: {what}; {aftermath}:\n{output}")]
+    ServiceFiles {
+        host: String,
+        what: String,
+        aftermath: String,
+        output: String,
+    },
 }
 
 /// Everything known about one selected host while the run goes on.
@@ -181,6 +193,7 @@ async fn prepare(
         on_event,
     )
     .await;
+    render_service_files(inventory, &mut prepared.hosts)?;
     preflight(inventory, &mut prepared.hosts);
     Ok(prepared)
 }
@@ -258,11 +271,17 @@ pub async fn apply(
     if options.any_errors_fatal && failed_early {
         return Ok(finish(hosts, on_event).await);
     }
+    let staged = if options.check {
+        Vec::new()
+    } else {
+        stage_service_files(inventory, &roles, &agent, &mut hosts).await?
+    };
     let notify = plan_and_execute(
         inventory, options, &roles, &agent, &forks, &mut hosts, on_event,
     )
     .await;
     notify_agents(&roles, &mut hosts, notify).await;
+    reload_services(inventory, &roles, &mut hosts, &staged).await;
     Ok(finish(hosts, on_event).await)
 }
 
@@ -292,6 +311,7 @@ fn desired_file(f: RenderedFile) -> DesiredFile {
         mode: f.mode,
         secret: f.secret,
         notifies_agent: f.notifies_agent,
+        service: None,
     }
 }
 
@@ -349,6 +369,14 @@ async fn probe_all(
         .map(|f| f.path.clone())
         .chain(system::PATHS.iter().map(|p| format!("/{p}")))
         .chain([manifest::PATH.to_string()])
+        // Every host's `ha_files`: one probe script serves a cluster, whose hosts may differ.
+        .chain(
+            hosts
+                .iter()
+                .flat_map(|h| h.node.files.iter().map(|f| f.dest.clone())),
+        )
+        .collect::<std::collections::BTreeSet<String>>()
+        .into_iter()
         .collect();
     let probe_paths: Vec<&str> = probe_paths.iter().map(String::as_str).collect();
     let mut services = roles.all_services();
@@ -644,11 +672,11 @@ async fn execute<T: Transport + 'static>(
     let mut tasks = tokio::task::JoinSet::new();
     let files: Vec<Step> = steps
         .iter()
-        .filter(|s| {
-            matches!(
-                s,
-                Step::PutFile { .. } | Step::PutAgent | Step::WriteManifest(_)
-            )
+        .filter(|s| match s {
+            // `ha_files` were staged, tested and committed before this run's other steps.
+            Step::PutFile { file, .. } => file.service.is_none(),
+            Step::PutAgent | Step::WriteManifest(_) => true,
+            _ => false,
         })
         .cloned()
         .collect();
@@ -673,18 +701,21 @@ async fn execute<T: Transport + 'static>(
                         mode: file.mode,
                         // The previous version stays beside it for the operator.
                         keep_backup: *existed,
+                        owner: None,
                     },
                     Step::WriteManifest(_) => Upload {
                         path: manifest::PATH,
                         content: record,
                         mode: manifest::MODE,
                         keep_backup: false,
+                        owner: None,
                     },
                     _ => Upload {
                         path: probe::AGENT_PATH,
                         content: &agent,
                         mode: 0o755,
                         keep_backup: false,
+                        owner: None,
                     },
                 })
                 .collect();
@@ -913,9 +944,315 @@ async fn vip_preflight(inventory: &Inventory, hosts: &mut [HostRun]) {
     }
 }
 
+/// The probe's facts under Ansible's names, for the `ha_files` templates.
+fn facts_of(state: &NodeState) -> crate::render::service_files::Facts {
+    let os_family = match state.os_family {
+        OsFamily::Debian => "Debian".to_string(),
+        OsFamily::RedHat => "RedHat".to_string(),
+        OsFamily::Other => capitalised(&state.os_id),
+    };
+    crate::render::service_files::Facts {
+        nodename: state.uname_n.clone(),
+        os_family,
+        distribution: capitalised(&state.os_id),
+        service_mgr: match state.init {
+            InitSystem::Systemd => "systemd",
+            InitSystem::Sysvinit => "sysvinit",
+            InitSystem::Other => "service",
+        }
+        .into(),
+        all_ipv4_addresses: state
+            .addresses
+            .iter()
+            .filter(|(iface, _)| iface != "lo")
+            .map(|(_, a)| a.addr.to_string())
+            .collect(),
+    }
+}
+
+/// `debian` → `Debian`, as Ansible names distributions.
+fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// Renders each probed host's `ha_files` into its desired files. It runs once the probe has
+/// brought the facts the templates may use and before anything changes, so a template error
+/// stops the run with nothing done, like any other input error.
+fn render_service_files(inventory: &Inventory, hosts: &mut [HostRun]) -> Result<(), ApplyError> {
+    for host in hosts.iter_mut() {
+        let Some(state) = &host.state else { continue };
+        let rendered =
+            crate::render::service_files::render(&host.node, &inventory.groups, &facts_of(state))?;
+        host.files.extend(rendered.into_iter().map(|f| DesiredFile {
+            path: f.entry.dest,
+            content: Arc::new(f.content.into_bytes()),
+            mode: f.entry.mode,
+            secret: false,
+            notifies_agent: false,
+            service: Some(ServiceFileMeta {
+                owner: f.entry.owner,
+                group: f.entry.group,
+                role: f.entry.service,
+            }),
+        }));
+    }
+    Ok(())
+}
+
+/// One host's `ha_files` that this run changes.
+struct Staged {
+    host: usize,
+    files: Vec<DesiredFile>,
+}
+
+/// Writes every changed `ha_files` file in place on every node first, then runs each
+/// concerned role's config test on every healthy node of the cluster; if any node refuses,
+/// the previous files go back on every node and the run stops (exit 1) with nothing changed.
+async fn stage_service_files(
+    inventory: &Inventory,
+    roles: &Roles,
+    agent: &AgentBinary,
+    hosts: &mut [HostRun],
+) -> Result<Vec<Staged>, ApplyError> {
+    let stamp = stamp(inventory);
+    let mut staged: Vec<Staged> = Vec::new();
+    for (i, host) in hosts.iter().enumerate() {
+        let (Some(state), Outcome::Ok) = (&host.state, &host.report.outcome) else {
+            continue;
+        };
+        let desired = desired_for(inventory, roles, agent, host, state, &stamp);
+        let files: Vec<DesiredFile> = plan::plan(&desired, state)
+            .into_iter()
+            .filter_map(|step| match step {
+                Step::PutFile { file, .. } if file.service.is_some() => Some(file),
+                _ => None,
+            })
+            .collect();
+        if !files.is_empty() && host.transport.is_some() {
+            staged.push(Staged { host: i, files });
+        }
+    }
+    if staged.is_empty() {
+        return Ok(staged);
+    }
+    let transport = |i: usize| {
+        hosts[i]
+            .transport
+            .clone()
+            .expect("staged hosts are connected")
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for s in &staged {
+        let (t, files, at) = (transport(s.host), s.files.clone(), s.host);
+        tasks.spawn(async move { (at, service_files::stage(&*t, &files).await) });
+    }
+    // (host, what failed, its output)
+    let mut failure: Option<(String, String, String)> = None;
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((at, Err(output))) = joined {
+            failure.get_or_insert((
+                hosts[at].node.host.clone(),
+                "staging the new ha_files failed".to_string(),
+                output,
+            ));
+        }
+    }
+    if failure.is_none() {
+        failure = test_staged(inventory, roles, hosts, &staged).await;
+    }
+    let Some((host, what, output)) = failure else {
+        return Ok(staged);
+    };
+    // Every node that staged anything gets its previous files back, whichever node refused.
+    let mut unrestored = Vec::new();
+    for s in &staged {
+        if let Err(e) = service_files::restore(&*transport(s.host), &s.files).await {
+            unrestored.push(format!("{}: {e}", hosts[s.host].node.host));
+        }
+    }
+    let aftermath = if unrestored.is_empty() {
+        "the previous files are back on every node, nothing was changed".to_string()
+    } else {
+        format!(
+            "restoring the previous files failed on {}; their backups are under {}",
+            unrestored.join("; "),
+            service_files::BACKUP_DIR
+        )
+    };
+    Err(ApplyError::ServiceFiles {
+        host,
+        what,
+        aftermath,
+        output,
+    })
+}
+
+/// The config test of every role whose files were staged, on every healthy node of each
+/// cluster concerned where the service is installed; the first refusal.
+async fn test_staged(
+    inventory: &Inventory,
+    roles: &Roles,
+    hosts: &[HostRun],
+    staged: &[Staged],
+) -> Option<(String, String, String)> {
+    let mut tests = tokio::task::JoinSet::new();
+    for (cluster, _) in inventory.clusters.iter().enumerate() {
+        let mut concerned: Vec<(String, Vec<String>)> = Vec::new();
+        for s in staged.iter().filter(|s| hosts[s.host].cluster == cluster) {
+            for f in &s.files {
+                let Some(role) = f.service.as_ref().and_then(|m| m.role.clone()) else {
+                    continue;
+                };
+                match concerned.iter_mut().find(|(r, _)| *r == role) {
+                    Some((_, paths)) => paths.push(f.path.clone()),
+                    None => concerned.push((role, vec![f.path.clone()])),
+                }
+            }
+        }
+        for (i, host) in hosts.iter().enumerate() {
+            let (Some(state), Some(t), Outcome::Ok) =
+                (&host.state, &host.transport, &host.report.outcome)
+            else {
+                continue;
+            };
+            if host.cluster != cluster {
+                continue;
+            }
+            for (role_name, paths) in &concerned {
+                let Some(role) = roles.get(role_name) else {
+                    continue;
+                };
+                let (Some(test), Some(service)) = (
+                    role.config_test.clone(),
+                    role.service_on(family_of(state.os_family)),
+                ) else {
+                    continue;
+                };
+                if !state.services.get(service).is_some_and(|s| s.present) {
+                    continue;
+                }
+                let (t, files) = (t.clone(), paths.join(", "));
+                tests.spawn(async move {
+                    let result = service_files::config_test(&*t, &test).await;
+                    (i, test, files, result)
+                });
+            }
+        }
+    }
+    let mut refused = None;
+    while let Some(joined) = tests.join_next().await {
+        if let Ok((i, test, files, Err(output))) = joined {
+            refused.get_or_insert((
+                hosts[i].node.host.clone(),
+                format!("`{test}` refused the new ha_files ({files})"),
+                output,
+            ));
+        }
+    }
+    refused
+}
+
+/// The handler for changed `ha_files`: each concerned service is reloaded where it runs,
+/// cluster by cluster, passive nodes first and the VIP holder last, and must still run after.
+async fn reload_services(
+    inventory: &Inventory,
+    roles: &Roles,
+    hosts: &mut [HostRun],
+    staged: &[Staged],
+) {
+    for (cluster, c) in inventory.clusters.iter().enumerate() {
+        let members: Vec<(usize, bool)> = staged
+            .iter()
+            .filter(|s| hosts[s.host].cluster == cluster)
+            .map(|s| {
+                let holds = hosts[s.host]
+                    .state
+                    .as_ref()
+                    .is_some_and(|st| c.vips.iter().any(|v| st.has_address(v.address).is_some()));
+                (s.host, holds)
+            })
+            .collect();
+        for i in service_files::reload_order(&members) {
+            let Some(s) = staged.iter().find(|s| s.host == i) else {
+                continue;
+            };
+            let (Some(state), Some(t)) = (hosts[i].state.clone(), hosts[i].transport.clone())
+            else {
+                continue;
+            };
+            if matches!(hosts[i].report.outcome, Outcome::Failed(_)) {
+                continue;
+            }
+            let mut done: Vec<&str> = Vec::new();
+            for f in &s.files {
+                let Some(role_name) = f.service.as_ref().and_then(|m| m.role.as_deref()) else {
+                    continue;
+                };
+                if done.contains(&role_name) {
+                    continue;
+                }
+                done.push(role_name);
+                let Some(role) = roles.get(role_name) else {
+                    continue;
+                };
+                let (Some(reload), Some(service)) =
+                    (&role.reload, role.service_on(family_of(state.os_family)))
+                else {
+                    continue;
+                };
+                let description = match service_files::reload(&*t, service, reload, state.init)
+                    .await
+                {
+                    Ok(Reloaded::Reloaded) => format!("handler: reload {service}"),
+                    Ok(Reloaded::NotRunning) => {
+                        format!(
+                            "handler: {service} is not running here; it has the new files for its next start"
+                        )
+                    }
+                    Err(e) => {
+                        hosts[i].report.outcome = Outcome::Failed(e);
+                        break;
+                    }
+                };
+                hosts[i].report.steps.push(StepReport {
+                    description,
+                    diff: None,
+                });
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ha_files_cannot_land_on_anything_apply_installs() {
+        use crate::config::inventory::cluster::RESERVED_PATHS;
+        let covered = |p: &str| {
+            RESERVED_PATHS
+                .iter()
+                .any(|r| p == *r || p.starts_with(&format!("{r}/")))
+        };
+        let ours = system::PATHS
+            .iter()
+            .map(|p| format!("/{p}"))
+            .chain(
+                crate::render::TEMPLATES
+                    .iter()
+                    .map(|(t, _)| format!("/etc/ha.d/{}", t.trim_end_matches(".j2"))),
+            )
+            .chain([probe::AGENT_PATH.into(), manifest::PATH.into()])
+            .chain([format!("{}/etc/x", service_files::BACKUP_DIR)]);
+        for path in ours {
+            assert!(covered(&path), "{path} is not reserved");
+        }
+    }
 
     #[test]
     fn globs() {

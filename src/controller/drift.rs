@@ -237,8 +237,12 @@ fn file_summary(file: Option<&RemoteFile>) -> String {
 }
 
 fn desired_summary(file: &DesiredFile) -> String {
+    let owner = match &file.service {
+        Some(m) => format!("{}:{}", m.owner, m.group),
+        None => "0:0".into(),
+    };
     format!(
-        "{} bytes, mode {:o}, owner 0:0",
+        "{} bytes, mode {:o}, owner {owner}",
         file.content.len(),
         file.mode
     )
@@ -810,6 +814,7 @@ mod tests {
             mode: 0o644,
             secret: false,
             notifies_agent: true,
+            service: None,
         }
     }
 
@@ -819,6 +824,7 @@ mod tests {
             mode: 0o644,
             uid: 0,
             gid: 0,
+            owner: "root:root".into(),
             mtime_unix: 2,
         }
     }

@@ -99,6 +99,7 @@ mod tests {
                 mode: 0o644,
                 secret: false,
                 notifies_agent: true,
+                service: None,
             }],
             agent_sha1: "abc".into(),
             keep_out_of_boot: vec![],

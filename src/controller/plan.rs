@@ -20,6 +20,18 @@ pub struct DesiredFile {
     pub secret: bool,
     /// A change means the running agent must reload or restart (`agent_action`).
     pub notifies_agent: bool,
+    /// Set for an `ha_files` entry, which is not root's and not uploaded with the rest.
+    pub service: Option<ServiceFileMeta>,
+}
+
+/// What an `ha_files` entry adds to a file: its owner, and the role that tests and reloads it.
+/// Such a file is staged and tested on every node of its cluster before anything else changes
+/// (`controller::service_files`), so the upload batch leaves it out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceFileMeta {
+    pub owner: String,
+    pub group: String,
+    pub role: Option<String>,
 }
 
 impl std::fmt::Debug for DesiredFile {
@@ -196,7 +208,11 @@ impl Step {
 
 fn file_matches(current: Option<&RemoteFile>, desired: &DesiredFile) -> bool {
     current.is_some_and(|c| {
-        *c.content == **desired.content && c.mode == desired.mode && c.uid == 0 && c.gid == 0
+        let owned = match &desired.service {
+            None => c.uid == 0 && c.gid == 0,
+            Some(m) => c.owner == format!("{}:{}", m.owner, m.group),
+        };
+        *c.content == **desired.content && c.mode == desired.mode && owned
     })
 }
 
@@ -395,6 +411,7 @@ mod tests {
             mode,
             secret,
             notifies_agent: path.starts_with("/etc/ha.d/"),
+            service: None,
         }
     }
 
@@ -429,6 +446,7 @@ mod tests {
                     mode: f.mode,
                     uid: 0,
                     gid: 0,
+                    owner: "root:root".into(),
                     mtime_unix: 1_764_680_000,
                 }),
             );
@@ -440,6 +458,7 @@ mod tests {
                 mode: manifest::MODE,
                 uid: 0,
                 gid: 0,
+                owner: "root:root".into(),
                 mtime_unix: 1_764_000_000,
             }),
         );
@@ -504,6 +523,7 @@ mod tests {
                     mode: f.mode,
                     uid: 0,
                     gid: 0,
+                    owner: "root:root".into(),
                     mtime_unix: 0,
                 }),
             );
@@ -665,6 +685,7 @@ mod tests {
                 mode: manifest::MODE,
                 uid: 0,
                 gid: 0,
+                owner: "root:root".into(),
                 mtime_unix: 1,
             }),
         );

@@ -40,6 +40,8 @@ pub struct RemoteFile {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    /// `user:group` by name (`UNKNOWN` for an id without one), for `ha_files`' owners.
+    pub owner: String,
     /// Last modification, seconds since the epoch: when a hand edit happened.
     pub mtime_unix: i64,
 }
@@ -189,7 +191,7 @@ for f in {files}; do
   if [ -f "$f" ]; then
     size=$(stat -c %s "$f")
     if [ "$size" -gt {max_bytes} ]; then echo "@@bigfile $f $size"
-    else echo "@@file $f $(stat -c '%a %u %g %Y' "$f") $(base64 -w0 < "$f")"; fi
+    else echo "@@file $f $(stat -c '%a %u %g %Y %U:%G' "$f") $(base64 -w0 < "$f")"; fi
   else echo "@@nofile $f"; fi
 done
 for p in $pinged; do
@@ -306,8 +308,8 @@ pub fn parse(output: &str) -> Result<NodeState, ProbeError> {
             }
             "sysctl" => state.nonlocal_bind_live = value.trim().parse::<u8>().ok().map(|v| v == 1),
             "file" => {
-                let words: Vec<&str> = value.splitn(6, ' ').collect();
-                let [path, mode, uid, gid, mtime, data] = words[..] else {
+                let words: Vec<&str> = value.splitn(7, ' ').collect();
+                let [path, mode, uid, gid, mtime, owner, data] = words[..] else {
                     return Err(ProbeError(format!("bad file line for `{value:.40}`")));
                 };
                 let parse_num = |t: &str, radix| {
@@ -323,6 +325,7 @@ pub fn parse(output: &str) -> Result<NodeState, ProbeError> {
                         mode: parse_num(mode, 8)?,
                         uid: parse_num(uid, 10)?,
                         gid: parse_num(gid, 10)?,
+                        owner: owner.to_string(),
                         mtime_unix: mtime.parse().map_err(|_| {
                             ProbeError(format!("bad modification time `{mtime}` for {path}"))
                         })?,
@@ -371,7 +374,7 @@ mod tests {
 
     #[test]
     fn parses_a_systemd_debian_node() {
-        let out = "@@uname node1\n@@os debian \n@@init systemd\n@@addr eth0 172.29.10.11/24\n@@addr eth1 172.29.11.11/24\n@@service nginx loaded enabled active\n@@service httpd not-found unknown inactive\n@@agent 0123abcd\n@@sysctl 0\n@@file /etc/ha.d/ha.cf 644 0 0 1764680000 aGVsbG8K\n@@agentversion hadeploy-agent 0.1.0\n@@bigfile /etc/ha.d/haresources 5000000\n@@nofile /etc/ha.d/authkeys\n@@end\n";
+        let out = "@@uname node1\n@@os debian \n@@init systemd\n@@addr eth0 172.29.10.11/24\n@@addr eth1 172.29.11.11/24\n@@service nginx loaded enabled active\n@@service httpd not-found unknown inactive\n@@agent 0123abcd\n@@sysctl 0\n@@file /etc/ha.d/ha.cf 644 0 0 1764680000 root:root aGVsbG8K\n@@agentversion hadeploy-agent 0.1.0\n@@bigfile /etc/ha.d/haresources 5000000\n@@nofile /etc/ha.d/authkeys\n@@end\n";
         let s = parse(out).unwrap();
         assert_eq!(s.uname_n, "node1");
         assert_eq!(

@@ -406,6 +406,7 @@ pub async fn rotate(
                     content: text.as_bytes(),
                     mode: 0o600,
                     keep_backup: false,
+                    owner: None,
                 }])
                 .await
                 .map_err(|e| RotateError::Failed(format!("{}: stage {stage}: {e}", m.name)))?;

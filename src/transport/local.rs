@@ -85,6 +85,7 @@ mod tests {
                 content,
                 mode,
                 keep_backup: true,
+                owner: None,
             }
         }
         t.put_all(&[
@@ -123,12 +124,14 @@ mod tests {
                 content: b"new first",
                 mode: 0o644,
                 keep_backup: false,
+                owner: None,
             },
             Upload {
                 path: second.to_str().unwrap(),
                 content: b"new second",
                 mode: 0o644,
                 keep_backup: false,
+                owner: None,
             },
         ];
         let out = LocalTransport::new("local")

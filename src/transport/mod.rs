@@ -142,6 +142,8 @@ pub struct Upload<'a> {
     pub mode: u32,
     /// Copy the file being replaced to `PATH.hadeploy-backup` first.
     pub keep_backup: bool,
+    /// `user:group` for `chown`; root's when `None`.
+    pub owner: Option<&'a str>,
 }
 
 /// Quotes a word for POSIX sh.
@@ -169,7 +171,7 @@ fn put_script(files: &[Upload<'_>]) -> String {
 t{i}=$(mktemp "$d/.hadeploy.XXXXXX"); tmps="$tmps $t{i}"
 dd bs=65536 iflag=fullblock,count_bytes count={len} of="$t{i}" status=none
 chmod {mode:o} "$t{i}"
-[ "$(id -u)" = 0 ] && chown 0:0 "$t{i}"
+[ "$(id -u)" = 0 ] && chown {owner} "$t{i}"
 sum=$(sha1sum "$t{i}"); sum=${{sum%% *}}
 if [ "$sum" != {sha1} ]; then echo "{path}: checksum mismatch after transfer ($sum)" >&2; exit 3; fi
 "#,
@@ -177,6 +179,7 @@ if [ "$sum" != {sha1} ]; then echo "{path}: checksum mismatch after transfer ($s
             mode = f.mode,
             sha1 = crate::files::sha1_hex(f.content),
             path = f.path.replace(['"', '\\', '$', '`'], "_"),
+            owner = shell_quote(f.owner.unwrap_or("0:0")),
         ));
     }
     script.push_str("sync $tmps 2>/dev/null || sync\n");
@@ -216,6 +219,7 @@ mod tests {
             content: b"x",
             mode: 0o644,
             keep_backup: false,
+            owner: None,
         };
         assert!(read_only.put_all(&[upload]).await.is_err());
         assert!(!target.exists(), "nothing reached the file system");
