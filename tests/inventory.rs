@@ -411,8 +411,8 @@ const INI_TWINS: [(&str, &str); 4] = [
 ];
 
 /// Every node's rendered files of an inventory, through the library as `hadeploy render` runs
-/// it: (node, path, content, mode), and the warnings' count.
-fn render_in_process(inventory: &Path) -> (Vec<(String, &'static str, String, u32)>, usize) {
+/// it, and its `ha_files`: (node, path, content, mode), and the warnings' count.
+fn render_in_process(inventory: &Path) -> (Vec<(String, String, String, u32)>, usize) {
     use hadeploy::config::inventory::{Inventory, secrets};
     let inv = Inventory::load(inventory).unwrap_or_else(|d| panic!("{}: {d}", inventory.display()));
     let renderer = hadeploy::render::Renderer::new(None).unwrap();
@@ -421,7 +421,27 @@ fn render_in_process(inventory: &Path) -> (Vec<(String, &'static str, String, u3
         let secret = secrets::resolve(cluster).unwrap();
         for node in renderer.render_cluster(cluster, secret.as_ref()).unwrap() {
             for f in node.files {
-                files.push((node.node_name.clone(), f.path, f.content, f.mode));
+                files.push((
+                    node.node_name.clone(),
+                    f.path.to_string(),
+                    f.content,
+                    f.mode,
+                ));
+            }
+        }
+        // The `ha_files` too, with the same facts for both twins.
+        for node in &cluster.nodes {
+            let facts = hadeploy::render::service_files::Facts {
+                nodename: node.node_name.clone(),
+                ..Default::default()
+            };
+            for f in hadeploy::render::service_files::render(node, &inv.groups, &facts).unwrap() {
+                files.push((
+                    node.node_name.clone(),
+                    f.entry.dest,
+                    f.content,
+                    f.entry.mode,
+                ));
             }
         }
     }

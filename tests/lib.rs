@@ -6,6 +6,7 @@ mod cli;
 mod codec;
 mod diff;
 mod drill;
+mod ha_files;
 mod hbconfig;
 mod inventory;
 mod inventory_parity;

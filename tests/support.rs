@@ -46,7 +46,8 @@ pub fn examples() -> Vec<PathBuf> {
     let root = repo().join("inventories");
     for entry in std::fs::read_dir(&root).unwrap() {
         let path = entry.unwrap().path();
-        if path.is_dir() {
+        // A directory is an example when it holds an inventory (`templates/` does not).
+        if path.is_dir() && path.join("inventory.yml").is_file() {
             found.push(
                 path.join("inventory.yml")
                     .strip_prefix(&root)
