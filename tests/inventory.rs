@@ -474,6 +474,7 @@ fn ini_twins_render_byte_identically() {
 fn ini_inventory_through_the_binary() {
     let ini = std::fs::read_to_string(repo().join("inventories/nginx-pair.ini")).unwrap();
     Test::new()
+        .example_templates()
         .file("inventory.yml", &ini)
         .args(["check", "{inv}"])
         .status(0)
@@ -481,7 +482,7 @@ fn ini_inventory_through_the_binary() {
     let broken = ini
         .replace("ha_udpport=695", "ha_udpport=69500")
         .replace("ha_keepalive=2", "ha_keepalve=2");
-    let test = Test::new().file("hosts", &broken);
+    let test = Test::new().example_templates().file("hosts", &broken);
     let hosts = test.path("hosts");
     let line = |key: &str| broken.lines().position(|l| l.starts_with(key)).unwrap() + 1;
     test.args(["check", "{dir}/hosts"])
@@ -505,11 +506,13 @@ fn ini_inventory_through_the_binary() {
         )
     };
     Test::new()
+        .example_templates()
         .file("hosts", host_list("['nginx']"))
         .args(["check", "{dir}/hosts"])
         .status(1)
         .stderr_has("ha_disable_autostart: expected a list of service names, found a string");
     Test::new()
+        .example_templates()
         .file("hosts", host_list("\"['nginx']\""))
         .args(["check", "{dir}/hosts"])
         .status(0);
@@ -564,6 +567,7 @@ fn hostile_ini_inventories_are_clear_errors() {
         "[all:vars]\nansible_user=root\n[rproxy]\nrproxy2 ansible_host",
     );
     Test::new()
+        .example_templates()
         .file("hosts", split)
         .args(["check", "{dir}/hosts"])
         .status(0)

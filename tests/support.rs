@@ -190,7 +190,16 @@ impl Test {
             assert!(text.contains(from), "{name} has no {from:?}");
             text = text.replace(from, to);
         }
-        self.inventory(&text)
+        self.inventory(&text).example_templates()
+    }
+
+    /// The examples' `ha_files` templates, beside an example's text written with `file`.
+    pub fn example_templates(self) -> Test {
+        copy_tree(
+            &repo().join("inventories/templates"),
+            &self.path("templates"),
+        );
+        self
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Test {
