@@ -1187,6 +1187,13 @@ async fn reload_services(
             if matches!(hosts[i].report.outcome, Outcome::Failed(_)) {
                 continue;
             }
+            // An agent this run started stops every group's services at start-up and starts
+            // them again where the negotiation puts them, with the new files: a reload beside
+            // it would race that stop (and read the stop as a failed reload).
+            let cluster_starting = !state
+                .services
+                .get("hadeploy-agent")
+                .is_some_and(|a| a.running);
             let mut done: Vec<&str> = Vec::new();
             for f in &s.files {
                 let Some(role_name) = f.service.as_ref().and_then(|m| m.role.as_deref()) else {
@@ -1204,6 +1211,19 @@ async fn reload_services(
                 else {
                     continue;
                 };
+                if cluster_starting
+                    && c.resources
+                        .iter()
+                        .any(|r| r.name == service || r.name == role_name)
+                {
+                    hosts[i].report.steps.push(StepReport {
+                        description: format!(
+                            "handler: {service} is started by the cluster agent, with the new files"
+                        ),
+                        diff: None,
+                    });
+                    continue;
+                }
                 let description = match service_files::reload(&*t, service, reload, state.init)
                     .await
                 {
