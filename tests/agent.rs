@@ -704,6 +704,17 @@ fn lab_agent_reloads_its_configuration_in_place() {
         after.resources[0].since_unix_ms, held_since,
         "the VIP never moved"
     );
+    // Each agent says whether the kernel has the VIP: the holder does, the other does not.
+    let vip = c.vip.to_string();
+    let view = |s: &StatusAnswer| {
+        s.vips
+            .iter()
+            .find(|v| v.address == vip)
+            .map(|v| (v.held, v.present))
+    };
+    assert_eq!(view(&after), Some((true, Some(true))), "{after}");
+    let passive = c.status("node2");
+    assert_eq!(view(&passive), Some((false, Some(false))), "{passive}");
     c.settled_on("node1", "timers reloaded");
     // The rerun changes nothing, and the drift check agrees the agents run what is on disk.
     let again = apply(false);
@@ -873,6 +884,10 @@ fn lab_agent_rotate_key_with_no_moment_of_mistrust() {
             "{node}: a signature failed"
         );
         assert_eq!(now.keys.len(), 1, "{node}: only the new key is left");
+        assert!(
+            now.keys[0].packets_in > 0,
+            "{node}: the peer signs with the new key"
+        );
         assert!(now.keys[0].signs && now.keys[0].index == 1);
         assert!(now.nodes.iter().all(|n| n.status == "active"));
     }
@@ -903,4 +918,92 @@ fn lab_agent_rotate_key_with_no_moment_of_mistrust() {
     );
     assert_eq!(read(&secret_file), new);
     assert!(!next_file.exists());
+}
+
+/// md5 → sha1 on three nodes: the pair's test above, with a method change and a third node. The
+/// cluster is moved to md5 first by `apply` (a live reload: the key replaced, nobody restarted),
+/// then rotated with `ha_auth: sha1` in the inventory.
+#[test]
+fn lab_agent_rotate_key_moves_three_nodes_from_md5_to_sha1() {
+    let c = Cluster::up("t-rotate3", 3);
+    let lab_inventory = c.guard.lab.inventory_path();
+    let ssh_config = c.guard.lab.ssh_config_path();
+    let text = std::fs::read_to_string(&lab_inventory).unwrap();
+    let with_auth = |method: &str, name: &str| {
+        let path = lab_inventory.with_file_name(name);
+        std::fs::write(
+            &path,
+            text.replace(
+                "        ha_resources: [nginx]\n",
+                &format!("        ha_resources: [nginx]\n        ha_auth: {method}\n"),
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let md5 = with_auth("md5", "inventory-md5.yml");
+    let sha1 = with_auth("sha1", "inventory-sha1.yml");
+    let ssh = ssh_config.to_str().unwrap();
+    let out = hadeploy(&["apply", "--ssh-config", ssh, md5.to_str().unwrap()]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out)
+            .contains("handler: reload hadeploy-agent in place (key 1 replaced (sha1 → md5))"),
+        "{}",
+        stdout(&out)
+    );
+    let before: Vec<StatusAnswer> = c.nodes.iter().map(|n| c.status(n)).collect();
+    assert!(
+        before
+            .iter()
+            .all(|s| s.keys.len() == 1 && s.keys[0].method == "md5")
+    );
+    let since = before[0].resources[0].since_unix_ms;
+
+    let out = hadeploy(&[
+        "rotate-key",
+        "--json",
+        "--ssh-config",
+        ssh,
+        sha1.to_str().unwrap(),
+    ]);
+    let printed = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{printed}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON document");
+    let steps = doc["steps"].as_array().unwrap();
+    assert_eq!(
+        steps.len(),
+        4 * 3,
+        "four stages on each of three nodes: {doc}"
+    );
+    assert!(steps.iter().all(|s| s["took_ms"].as_u64().unwrap() > 0));
+    eprintln!("md5 → sha1 on three nodes: {} ms in all", doc["total_ms"]);
+    let secret = std::fs::read_to_string(
+        lab_inventory
+            .with_file_name(".hadeploy-secrets")
+            .join("lab.key"),
+    )
+    .unwrap();
+    assert!(!printed.contains(secret.trim()));
+    for (node, was) in c.nodes.iter().zip(&before) {
+        let now = c.status(node);
+        assert_eq!(now.generation, was.generation, "{node} was not restarted");
+        assert_eq!(now.counters.bad_auth, was.counters.bad_auth, "{node}");
+        assert_eq!(
+            (now.keys.len(), now.keys[0].method.as_str()),
+            (1, "sha1"),
+            "{node}"
+        );
+        assert!(now.nodes.iter().all(|n| n.status == "active"), "{now}");
+    }
+    assert_eq!(c.status("node1").resources[0].since_unix_ms, since);
+    c.settled_on("node1", "md5 → sha1");
+    let diff = hadeploy(&["diff", "--ssh-config", ssh, sha1.to_str().unwrap()]);
+    assert_eq!(
+        diff.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&diff),
+        stderr(&diff)
+    );
 }

@@ -41,7 +41,7 @@ fn promtool(args: &[&str], stdin: Option<&str>) -> (bool, String) {
 #[test]
 fn alert_rules_load_and_their_tests_pass() {
     let (ok, out) = promtool(&["check", "rules", "hadeploy-alerts.yml"], None);
-    assert!(ok && out.contains("6 rules found"), "{out}");
+    assert!(ok && out.contains("7 rules found"), "{out}");
     let (ok, out) = promtool(&["test", "rules", "hadeploy-alerts.test.yml"], None);
     assert!(ok, "{out}");
 }

@@ -128,6 +128,20 @@ pub struct StatusAnswer {
     pub transitions: Vec<TransitionCount>,
     #[serde(default)]
     pub uptime_ms: u64,
+    /// Every configured VIP: whether this node holds its group, and whether the address is on
+    /// one of this node's interfaces (checked beside the lifetime refresh) — a held VIP not in
+    /// the kernel serves nobody, and one present but not held is somebody else's.
+    #[serde(default)]
+    pub vips: Vec<VipView>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VipView {
+    pub address: String,
+    pub group: String,
+    pub held: bool,
+    /// `None` until the first check.
+    pub present: Option<bool>,
 }
 
 /// One peer's heartbeat intervals, as `membership::Gaps`. Fields in key order, as in every
@@ -149,6 +163,9 @@ pub struct KeyView {
     pub index: u8,
     /// `crc`, `md5` or `sha1`.
     pub method: String,
+    /// Authenticated datagrams received that this entry verified.
+    #[serde(default)]
+    pub packets_in: u64,
     /// Outgoing messages are signed with this one (`auth N`).
     pub signs: bool,
 }
@@ -536,6 +553,7 @@ mod tests {
             keys: vec![KeyView {
                 index: 1,
                 method: "sha1".into(),
+                packets_in: 118,
                 signs: true,
             }],
             timers: TimersView {
@@ -606,6 +624,12 @@ mod tests {
             rscstatus: "local".into(),
             shared_config_digest: "89abcdef0123456789abcdef0123456789abcdef".into(),
             uptime_ms: 5_000,
+            vips: vec![VipView {
+                address: "192.168.1.10".into(),
+                group: "192.168.1.10".into(),
+                held: true,
+                present: Some(true),
+            }],
         }
     }
 
@@ -655,7 +679,9 @@ mod tests {
                 "detail": "nobody holds them", "at_unix_ms": 1_700_000_000_000u64},
             "transitions": [{"kind": "acquire", "reason": "unheld", "count": 1}],
             "config_loaded_unix_ms": 1_700_000_000_000u64,
-            "keys": [{"index": 1, "method": "sha1", "signs": true}],
+            "keys": [{"index": 1, "method": "sha1", "packets_in": 118, "signs": true}],
+            "vips": [{"address": "192.168.1.10", "group": "192.168.1.10", "held": true,
+                "present": true}],
             "timers": {"keepalive_ms": 200, "warntime_ms": 500, "deadtime_ms": 1000,
                 "initdead_ms": 3000},
         });
@@ -691,10 +717,18 @@ mod tests {
                 "shared_config_digest",
                 "timers",
                 "transitions",
-                "uptime_ms"
+                "uptime_ms",
+                "vips"
             ]
         );
-        assert_eq!(keys(&json["keys"][0]), ["index", "method", "signs"]);
+        assert_eq!(
+            keys(&json["keys"][0]),
+            ["index", "method", "packets_in", "signs"]
+        );
+        assert_eq!(
+            keys(&json["vips"][0]),
+            ["address", "group", "held", "present"]
+        );
         assert_eq!(keys(&json["nodes"][0]), ["name", "self", "status"]);
         assert_eq!(json["nodes"][1]["status"], "dead");
         assert_eq!(json["nodes"][0]["self"], true);

@@ -179,6 +179,31 @@ pub fn render(status: &StatusAnswer, version: &str) -> String {
     }
 
     e.family(
+        "hadeploy_vip_present",
+        "gauge",
+        "1 while the VIP is on one of this node's interfaces (absent until first checked); compare with hadeploy_vip_held.",
+    );
+    for v in status.vips.iter().filter(|v| v.present.is_some()) {
+        e.sample(
+            "hadeploy_vip_present",
+            &[("vip", &v.address), ("group", &v.group)],
+            u8::from(v.present == Some(true)),
+        );
+    }
+    e.family(
+        "hadeploy_vip_held",
+        "gauge",
+        "1 while this node holds the VIP's group.",
+    );
+    for v in &status.vips {
+        e.sample(
+            "hadeploy_vip_held",
+            &[("vip", &v.address), ("group", &v.group)],
+            u8::from(v.held),
+        );
+    }
+
+    e.family(
         "hadeploy_transitions_total",
         "counter",
         "Hand-offs this node decided since it started, by kind (acquire, release) and reason.",
@@ -290,6 +315,32 @@ pub fn render(status: &StatusAnswer, version: &str) -> String {
         e.sample("hadeploy_packets_rejected_total", &[("reason", reason)], n);
     }
     e.family(
+        "hadeploy_auth_packets_received_total",
+        "counter",
+        "Authenticated datagrams received, by the authkeys entry that verified them (which key the peers sign with).",
+    );
+    for k in &status.keys {
+        let index = k.index.to_string();
+        e.sample(
+            "hadeploy_auth_packets_received_total",
+            &[("key", &index), ("method", &k.method)],
+            k.packets_in,
+        );
+    }
+    e.family(
+        "hadeploy_auth_key_signing",
+        "gauge",
+        "1 for the authkeys entry this agent signs with (auth N), 0 for the others it accepts.",
+    );
+    for k in &status.keys {
+        let index = k.index.to_string();
+        e.sample(
+            "hadeploy_auth_key_signing",
+            &[("key", &index), ("method", &k.method)],
+            u8::from(k.signs),
+        );
+    }
+    e.family(
         "hadeploy_retransmissions_total",
         "counter",
         "Retransmissions asked of peers and sent to them.",
@@ -311,7 +362,7 @@ pub fn render(status: &StatusAnswer, version: &str) -> String {
 mod tests {
     use super::*;
     use crate::agent::control::{
-        Counters, HeartbeatView, HeldGroup, LinkView, NodeView, TransitionCount,
+        Counters, HeartbeatView, HeldGroup, KeyView, LinkView, NodeView, TransitionCount, VipView,
     };
 
     fn answer() -> StatusAnswer {
@@ -361,6 +412,34 @@ mod tests {
                 reason: "unheld".into(),
             }],
             uptime_ms: 9_000,
+            keys: vec![
+                KeyView {
+                    index: 1,
+                    method: "sha1".into(),
+                    packets_in: 7,
+                    signs: false,
+                },
+                KeyView {
+                    index: 2,
+                    method: "sha1".into(),
+                    packets_in: 3,
+                    signs: true,
+                },
+            ],
+            vips: vec![
+                VipView {
+                    address: "10.0.0.10".into(),
+                    group: "VIP 10.0.0.10".into(),
+                    held: true,
+                    present: Some(false),
+                },
+                VipView {
+                    address: "10.0.0.11".into(),
+                    group: "web \"two\"".into(),
+                    held: false,
+                    present: None,
+                },
+            ],
             ..StatusAnswer::default()
         }
     }
@@ -402,6 +481,17 @@ mod tests {
             0.0
         );
         assert_eq!(v("hadeploy_link_up", &[("node", "node2")]), 0.0);
+        // Which key the peers sign with, and a held VIP the kernel lost; one not yet checked
+        // has no presence series.
+        let key = |k: &str| v("hadeploy_auth_packets_received_total", &[("key", k)]);
+        assert_eq!((key("1"), key("2")), (7.0, 3.0));
+        assert_eq!(v("hadeploy_auth_key_signing", &[("key", "2")]), 1.0);
+        assert_eq!(v("hadeploy_vip_held", &[("vip", "10.0.0.10")]), 1.0);
+        assert_eq!(v("hadeploy_vip_present", &[("vip", "10.0.0.10")]), 0.0);
+        assert!(
+            !text.contains("hadeploy_vip_present{vip=\"10.0.0.11\""),
+            "{text}"
+        );
         // Every configured group is a series, held or not; the odd name survives escaping.
         assert_eq!(v("hadeploy_group_held", &[("group", "VIP 10.0.0.10")]), 1.0);
         // (This parser does not unescape label values: the escaping is checked on the text.)

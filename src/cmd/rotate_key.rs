@@ -23,6 +23,17 @@ pub struct Args {
     /// An ssh_config file to use instead of ~/.ssh/config.
     #[arg(long)]
     pub ssh_config: Option<PathBuf>,
+    /// One JSON document on stdout: every step (stage, node, milliseconds until every agent
+    /// confirmed) and apply's report of the last stage.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(serde::Serialize)]
+struct JsonStep<'a> {
+    stage: usize,
+    node: &'a str,
+    took_ms: u128,
 }
 
 pub fn run(args: &Args) -> Result<Status, Error> {
@@ -44,7 +55,11 @@ pub fn run(args: &Args) -> Result<Status, Error> {
         false,
     )?;
     let runtime = super::runtime()?;
+    let json = args.json;
     let show = |step: &StepDone| {
+        if json {
+            return;
+        }
         eprintln!(
             "{}: stage {} of {} in {} ms (every agent confirmed)",
             step.node,
@@ -71,8 +86,28 @@ pub fn run(args: &Args) -> Result<Status, Error> {
         check: false,
         hosts,
     };
-    super::print(report.text().as_bytes())?;
     let total: u128 = steps.iter().map(|s| s.took.as_millis()).sum();
+    if args.json {
+        let steps: Vec<JsonStep> = steps
+            .iter()
+            .map(|s| JsonStep {
+                stage: s.stage,
+                node: &s.node,
+                took_ms: s.took.as_millis(),
+            })
+            .collect();
+        let apply: serde_json::Value =
+            serde_json::from_str(&report.json()).map_err(|e| Error::input(e.to_string()))?;
+        let doc = serde_json::json!({
+            "cluster": cluster.name,
+            "steps": steps,
+            "total_ms": total,
+            "apply": apply,
+        });
+        super::print(format!("{doc}\n").as_bytes())?;
+        return Ok(report.status());
+    }
+    super::print(report.text().as_bytes())?;
     eprintln!(
         "cluster {}: key rotated in {} steps ({total} ms); the old secret is gone from the nodes and the secrets file",
         cluster.name,

@@ -161,6 +161,9 @@ pub struct Node {
     ack_trigger: u64,
     started: Instant,
     counters: Counters,
+    /// Authenticated datagrams received, by the authkeys entry that verified them: a key
+    /// rotation shows here which key the peers sign with.
+    packets_by_key: BTreeMap<u8, u64>,
     bad_log: BTreeMap<&'static str, (Instant, u64)>,
     /// Set once `shutdone` went out: the node exits at this instant.
     exit_at: Option<Instant>,
@@ -213,6 +216,7 @@ impl Node {
             ack_trigger,
             started: now,
             counters: Counters::default(),
+            packets_by_key: BTreeMap::new(),
             bad_log: BTreeMap::new(),
             exit_at: None,
             shutdown_started: None,
@@ -373,6 +377,11 @@ impl Node {
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Authenticated datagrams received that authkeys entry `index` verified.
+    pub fn packets_by_key(&self, index: u8) -> u64 {
+        self.packets_by_key.get(&index).copied().unwrap_or(0)
     }
 
     pub fn membership(&self) -> &Membership {

@@ -32,10 +32,15 @@ impl Node {
                 return;
             }
         };
-        if !auth::verify_accepting(&datagram, &self.config.keys).is_ok() {
-            self.counters.bad_auth += 1;
-            self.bad_packet("authentication failed", now, || format!("from {from}"));
-            return;
+        match auth::verify_accepting(&datagram, &self.config.keys) {
+            auth::Verification::Ok { index } => {
+                *self.packets_by_key.entry(index).or_default() += 1;
+            }
+            _ => {
+                self.counters.bad_auth += 1;
+                self.bad_packet("authentication failed", now, || format!("from {from}"));
+                return;
+            }
         }
         let message = datagram.message;
         let (Some(kind), Some(src)) = (message.msg_type(), message.src()) else {

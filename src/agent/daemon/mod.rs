@@ -92,10 +92,30 @@ struct Agent {
     draining: Draining,
     /// When the configuration in force was loaded (start-up or the last reload), for `status`.
     config_loaded_unix_ms: u64,
+    /// Whether each configured VIP is on one of this node's interfaces, as last checked.
+    vips_present: VipsPresent,
     exit: bool,
 }
 
 type Draining = std::sync::Arc<std::sync::Mutex<GroupSet>>;
+type VipsPresent =
+    std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<std::net::Ipv4Addr, bool>>>;
+
+/// Looks at the kernel's addresses once and records which configured VIPs are there. In a task
+/// of its own: an `ip` call must never hold up the loop's heartbeats.
+fn check_vips_present(addresses: Vec<std::net::Ipv4Addr>, present: &VipsPresent) {
+    let present = present.clone();
+    tokio::spawn(async move {
+        let Ok(local) = super::vip::local_addresses().await else {
+            return;
+        };
+        if let Ok(mut map) = present.lock() {
+            for a in addresses {
+                map.insert(a, local.iter().any(|(_, net)| net.addr == a));
+            }
+        }
+    });
+}
 
 impl Agent {
     /// Carries out what the core asked for since the last input.
@@ -486,6 +506,7 @@ pub async fn run(
         resource_work: Default::default(),
         draining: Default::default(),
         config_loaded_unix_ms: unix_ms(),
+        vips_present: Default::default(),
         exit: false,
     };
     agent.effects().await;
@@ -574,6 +595,9 @@ pub async fn run(
                         log(3, &format!("refreshing a VIP: {e}"));
                     }
                 }
+                let all: GroupSet = (0..agent.settings.steps.len()).collect();
+                let configured = agent.vips_of(&all).iter().map(|v| v.address).collect();
+                check_vips_present(configured, &agent.vips_present);
             }
         }
         agent.effects().await;

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::Agent;
 use crate::agent::control::{
     HeartbeatView, HeldGroup, KeyView, LinkView, NodeView, StatusAnswer, TimersView,
-    TransitionCount, TransitionView,
+    TransitionCount, TransitionView, VipView,
 };
 use crate::agent::membership::NodeStatus;
 
@@ -101,6 +101,7 @@ impl Agent {
                 .map(|k| KeyView {
                     index: k.index,
                     method: k.method.name().to_string(),
+                    packets_in: node.packets_by_key(k.index),
                     signs: k.index == config.keys.active,
                 })
                 .collect(),
@@ -122,7 +123,39 @@ impl Agent {
             rscstatus: node.resources().status_word().to_string(),
             shared_config_digest: self.settings.shared_config_digest.clone(),
             uptime_ms: node.uptime(now).as_millis() as u64,
+            vips: self.vip_views(),
         }
+    }
+}
+
+impl Agent {
+    /// Every configured VIP, by group, held or not, and whether the kernel has it.
+    fn vip_views(&self) -> Vec<VipView> {
+        let groups = self.node.resources().groups();
+        let held = self.node.resources().held();
+        let present = self
+            .vips_present
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default();
+        self.settings
+            .steps
+            .iter()
+            .enumerate()
+            .flat_map(|(g, steps)| {
+                let (group, held) = (groups[g].name.clone(), held.contains(&g));
+                let present = &present;
+                steps.iter().filter_map(move |s| match s {
+                    crate::agent::executor::Step::Vip(v) => Some(VipView {
+                        address: v.address.to_string(),
+                        group: group.clone(),
+                        held,
+                        present: present.get(&v.address).copied(),
+                    }),
+                    _ => None,
+                })
+            })
+            .collect()
     }
 }
 
