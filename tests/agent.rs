@@ -50,6 +50,36 @@ impl Cluster {
         cluster
     }
 
+    /// `hadeploy COMMAND FLAGS… --ssh-config LAB INVENTORY` against this lab.
+    fn run(
+        &self,
+        command: &str,
+        flags: &[&str],
+        inventory: &std::path::Path,
+    ) -> std::process::Output {
+        let ssh_config = self.guard.lab.ssh_config_path();
+        let mut args = vec![command];
+        args.extend_from_slice(flags);
+        args.extend([
+            "--ssh-config",
+            ssh_config.to_str().unwrap(),
+            inventory.to_str().unwrap(),
+        ]);
+        hadeploy(&args)
+    }
+
+    /// `hadeploy diff` exits 0: the cluster is exactly what `inventory` says.
+    fn in_sync(&self, inventory: &std::path::Path) {
+        let diff = self.run("diff", &[], inventory);
+        assert_eq!(
+            diff.status.code(),
+            Some(0),
+            "{}{}",
+            stdout(&diff),
+            stderr(&diff)
+        );
+    }
+
     fn sh(&self, node: &str, script: &str) -> String {
         self.guard.exec(node, script).1
     }
@@ -659,15 +689,7 @@ fn lab_agent_reloads_its_configuration_in_place() {
     // Beside the lab's own inventory, so it shares the cluster's secret.
     let inventory = lab_inventory.with_file_name("inventory-slower.yml");
     std::fs::write(&inventory, slower).unwrap();
-    let ssh_config = c.guard.lab.ssh_config_path();
-    let apply = |check: bool| {
-        let mut args = vec!["apply", "--ssh-config", ssh_config.to_str().unwrap()];
-        if check {
-            args.push("--check");
-        }
-        args.push(inventory.to_str().unwrap());
-        hadeploy(&args)
-    };
+    let apply = |check: bool| c.run("apply", if check { &["--check"] } else { &[] }, &inventory);
     let reload_line = "handler: reload hadeploy-agent in place (warntime 500 ms → 700 ms; deadtime 1000 ms → 2000 ms; initdead 3000 ms → 5000 ms)";
     let checked = apply(true);
     assert_eq!(checked.status.code(), Some(2), "{}", stderr(&checked));
@@ -892,19 +914,7 @@ fn lab_agent_rotate_key_with_no_moment_of_mistrust() {
         assert!(now.nodes.iter().all(|n| n.status == "active"));
     }
     assert_eq!(c.status("node1").resources[0].since_unix_ms, since);
-    let diff = hadeploy(&[
-        "diff",
-        "--ssh-config",
-        ssh_config.to_str().unwrap(),
-        inventory.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        diff.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&diff),
-        stderr(&diff)
-    );
+    c.in_sync(&inventory);
 
     // A node whose agent is down: refused, nothing changed.
     c.sh("node2", "systemctl stop hadeploy-agent");
@@ -927,7 +937,6 @@ fn lab_agent_rotate_key_with_no_moment_of_mistrust() {
 fn lab_agent_rotate_key_moves_three_nodes_from_md5_to_sha1() {
     let c = Cluster::up("t-rotate3", 3);
     let lab_inventory = c.guard.lab.inventory_path();
-    let ssh_config = c.guard.lab.ssh_config_path();
     let text = std::fs::read_to_string(&lab_inventory).unwrap();
     let with_auth = |method: &str, name: &str| {
         let path = lab_inventory.with_file_name(name);
@@ -943,8 +952,7 @@ fn lab_agent_rotate_key_moves_three_nodes_from_md5_to_sha1() {
     };
     let md5 = with_auth("md5", "inventory-md5.yml");
     let sha1 = with_auth("sha1", "inventory-sha1.yml");
-    let ssh = ssh_config.to_str().unwrap();
-    let out = hadeploy(&["apply", "--ssh-config", ssh, md5.to_str().unwrap()]);
+    let out = c.run("apply", &[], &md5);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert!(
         stdout(&out)
@@ -960,13 +968,7 @@ fn lab_agent_rotate_key_moves_three_nodes_from_md5_to_sha1() {
     );
     let since = before[0].resources[0].since_unix_ms;
 
-    let out = hadeploy(&[
-        "rotate-key",
-        "--json",
-        "--ssh-config",
-        ssh,
-        sha1.to_str().unwrap(),
-    ]);
+    let out = c.run("rotate-key", &["--json"], &sha1);
     let printed = format!("{}{}", stdout(&out), stderr(&out));
     assert!(out.status.success(), "{printed}");
     let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON document");
@@ -998,12 +1000,5 @@ fn lab_agent_rotate_key_moves_three_nodes_from_md5_to_sha1() {
     }
     assert_eq!(c.status("node1").resources[0].since_unix_ms, since);
     c.settled_on("node1", "md5 → sha1");
-    let diff = hadeploy(&["diff", "--ssh-config", ssh, sha1.to_str().unwrap()]);
-    assert_eq!(
-        diff.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&diff),
-        stderr(&diff)
-    );
+    c.in_sync(&sha1);
 }

@@ -435,32 +435,34 @@ mod tests {
         }
     }
 
+    /// A root-owned file on the node, as the probe reports it.
+    fn on_node(content: Vec<u8>, mode: u32, mtime_unix: i64) -> Option<RemoteFile> {
+        Some(RemoteFile {
+            content,
+            mode,
+            uid: 0,
+            gid: 0,
+            owner: "root:root".into(),
+            mtime_unix,
+        })
+    }
+
     fn converged() -> NodeState {
         let d = desired();
         let mut files = BTreeMap::new();
         for f in &d.files {
             files.insert(
                 f.path.clone(),
-                Some(RemoteFile {
-                    content: f.content.to_vec(),
-                    mode: f.mode,
-                    uid: 0,
-                    gid: 0,
-                    owner: "root:root".into(),
-                    mtime_unix: 1_764_680_000,
-                }),
+                on_node(f.content.to_vec(), f.mode, 1_764_680_000),
             );
         }
         files.insert(
             manifest::PATH.to_string(),
-            Some(RemoteFile {
-                content: Manifest::of(&d, "inv", 1_764_000_000).to_bytes(),
-                mode: manifest::MODE,
-                uid: 0,
-                gid: 0,
-                owner: "root:root".into(),
-                mtime_unix: 1_764_000_000,
-            }),
+            on_node(
+                Manifest::of(&d, "inv", 1_764_000_000).to_bytes(),
+                manifest::MODE,
+                1_764_000_000,
+            ),
         );
         let mut services = BTreeMap::new();
         services.insert(
@@ -516,17 +518,9 @@ mod tests {
         desired.files = files(HACF);
         let mut state = converged();
         for f in files(HACF) {
-            state.files.insert(
-                f.path.clone(),
-                Some(RemoteFile {
-                    content: f.content.to_vec(),
-                    mode: f.mode,
-                    uid: 0,
-                    gid: 0,
-                    owner: "root:root".into(),
-                    mtime_unix: 0,
-                }),
-            );
+            state
+                .files
+                .insert(f.path.clone(), on_node(f.content.to_vec(), f.mode, 0));
         }
         desired.files = files(hacf);
         (desired, state)

@@ -356,8 +356,32 @@ impl Node {
         if new.resource_check.is_none() {
             self.check_failures.clear();
         }
+        let resign = new.keys != self.config.keys || new.msgfmt != self.config.msgfmt;
         self.config = new;
+        if resign {
+            self.resign_history();
+        }
         Ok(())
+    }
+
+    /// Signs the kept messages again with the keys now in force. A retransmission answers a
+    /// gap a peer noticed, which may be one the key change itself caused (a peer still on the
+    /// old key dropped our first new datagrams): sent with the old signature, the answer would
+    /// fail at every peer that has moved on, and the gap would never close.
+    fn resign_history(&mut self) {
+        let (keys, msgfmt) = (&self.config.keys, self.config.msgfmt);
+        let resigned: VecDeque<(u64, Vec<u8>)> = self
+            .history
+            .drain(..)
+            .filter_map(|(seq, bytes)| {
+                let mut message = super::wire::decode(&bytes).ok()?.message;
+                if msgfmt == MsgFormat::Netstring {
+                    message.remove("auth");
+                }
+                Some((seq, auth::sign(&message, keys, msgfmt).ok()?))
+            })
+            .collect();
+        self.history = resigned;
     }
 
     /// The `ld` field of our next status messages.

@@ -851,3 +851,37 @@ fn reloaded_timers_take_effect_and_restart_only_changes_are_refused() {
     assert_eq!(n1.config().nodes, before.nodes);
     assert_eq!(n1.config().timers, before.timers);
 }
+
+/// A key changed by reloads in the "wrong" order (as `apply` does it: one node after the
+/// other, with no overlap): while the two disagree each drops the other's datagrams, and once
+/// both hold the new key the gaps are asked for again. The answers must carry the new
+/// signature — the kept messages are signed again at the reload — or they fail at the peer for
+/// as long as it keeps asking, and the gap never closes.
+#[test]
+fn retransmissions_after_a_key_change_carry_the_new_signature() {
+    let mut sim = Sim::new(6, 2, AutoFailback::On, 1);
+    sim.run_until(sim.start + DEADTIME * 4);
+    let new = "auth 1\n1 sha1 a-new-secret-for-both\n";
+    sim.reload(1, |c| c.keys = Sim::keys(new));
+    sim.run_until(sim.now + KEEPALIVE * 2);
+    sim.reload(0, |c| c.keys = Sim::keys(new));
+    // node2 hears node1 again, sees the gap its own reload made, and asks for it.
+    sim.run_until(sim.now + KEEPALIVE * 3);
+    let n2 = sim.hosts[1].node.as_ref().unwrap();
+    let failed_then = n2.counters().bad_auth;
+    sim.run_until(sim.now + DEADTIME * 2);
+    let n1 = sim.hosts[0].node.as_ref().unwrap();
+    let n2 = sim.hosts[1].node.as_ref().unwrap();
+    assert!(
+        n2.counters().rexmit_requested > 0,
+        "{}",
+        sim.trace.join("\n")
+    );
+    assert!(n1.counters().rexmit_sent > 0);
+    assert_eq!(
+        n2.counters().bad_auth,
+        failed_then,
+        "a retransmission failed authentication"
+    );
+    assert_eq!(n2.trackers["node1"].missing().count(), 0);
+}
