@@ -161,21 +161,6 @@ fn read_secret(path: &Path) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// Writes `secret` to `path` with mode 0600 from the first byte, atomically.
-fn store_secret(path: &Path, secret: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    file.write_all(format!("{secret}\n").as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
-
 struct Member {
     name: String,
     transport: SshTransport,
@@ -340,7 +325,7 @@ pub async fn rotate(
             } else {
                 let fresh = crate::config::inventory::secrets::generate()
                     .map_err(|e| RotateError::Failed(format!("a new secret: {e}")))?;
-                store_secret(&next_file, &fresh)
+                crate::config::inventory::secrets::store(&next_file, &fresh)
                     .map_err(|e| RotateError::Failed(format!("{}: {e}", next_file.display())))?;
                 (current, fresh)
             }

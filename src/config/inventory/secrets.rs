@@ -147,7 +147,8 @@ pub fn resolve(cluster: &Cluster) -> Result<Option<Secret>, SecretError> {
 
 /// Writes the new secret atomically with its final permissions from the first byte: a crash
 /// leaves either no file or the whole file, never a world-readable or half-written one.
-fn store(path: &Path, secret: &str) -> std::io::Result<()> {
+/// `rotate-key` keeps the next secret beside the current one the same way.
+pub fn store(path: &Path, secret: &str) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     if dir.file_name().is_some_and(|n| n == ".hadeploy-secrets") {
